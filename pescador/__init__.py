@@ -1,0 +1,38 @@
+"""pescador: stream and multiplex data for machine learning from sources too large for memory.
+
+Streams are recipes (:class:`Streamer`, the muxes, the maps); each iteration builds a fresh,
+stateful iterator. See the README for a tour.
+"""
+
+from . import core, exceptions, maps, mux, util, version
+from .core import Streamer, StreamIterator, streamable
+from .exceptions import DataError, PescadorError, StateError, WorkerError
+from .maps import buffer_stream, cache, keras_tuples, tuples
+from .mux import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
+from .version import version as __version__
+
+__all__ = [
+    "BaseMux",
+    "ChainMux",
+    "DataError",
+    "PescadorError",
+    "RoundRobinMux",
+    "ShuffledMux",
+    "StateError",
+    "StochasticMux",
+    "StreamIterator",
+    "Streamer",
+    "WorkerError",
+    "__version__",
+    "buffer_stream",
+    "cache",
+    "core",
+    "exceptions",
+    "keras_tuples",
+    "maps",
+    "mux",
+    "streamable",
+    "tuples",
+    "util",
+    "version",
+]

@@ -1,0 +1,202 @@
+"""Seeds, seed derivation and block-drawn random numbers (private).
+
+Every random decision in pescador is made by a :class:`numpy.random.Generator` built here, from a
+:class:`Seed`: a small, picklable, JSON-friendly description of a
+:class:`numpy.random.SeedSequence` (its entropy and spawn key). Muxes hand each activation of a
+child stream the seed ``parent.child(k)``, so one seed at the top of a tree of muxes decides the
+whole tree, and a checkpoint can record any seed as two integers and a short list.
+
+Seeds are cheap to derive (a tuple append); the costly ``SeedSequence`` and bit generator are
+only built when a stream actually draws random numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import numbers
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .exceptions import PescadorError
+
+#: What a ``random_state`` argument may be (api.md A2).
+RandomStateLike = (
+    None | int | np.integer | np.random.RandomState | np.random.Generator | np.random.SeedSequence
+)
+
+#: Floats drawn per block for per-item decisions.
+BLOCK = 1024
+
+
+_new_seed = tuple.__new__
+
+
+class Seed(NamedTuple):
+    """The seed of one activation: a ``SeedSequence``'s entropy and spawn key."""
+
+    entropy: int
+    key: tuple[int, ...] = ()
+
+    def child(self, k: int) -> Seed:
+        """The seed of the ``k``-th child activation (a spawn key, never ``seed + k``)."""
+        return _new_seed(Seed, (self.entropy, (*self.key, k)))
+
+    def generator(self, stream: int = 0) -> np.random.Generator:
+        """A fresh generator for sub-stream ``stream`` of this seed."""
+        seq = np.random.SeedSequence(self.entropy, spawn_key=(*self.key, stream))
+        return np.random.Generator(np.random.PCG64(seq))
+
+    def to_json(self) -> list[Any]:
+        return [self.entropy, list(self.key)]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Seed:
+        entropy, key = value
+        return cls(int(entropy), tuple(int(k) for k in key))
+
+
+def check_random_state(random_state: Any, name: str = "random_state") -> RandomStateLike:
+    """Validate a ``random_state`` argument, returning it unchanged.
+
+    Raises
+    ------
+    PescadorError
+        If it is none of ``None``, a non-negative integer, a ``RandomState``, a ``Generator``
+        or a ``SeedSequence``.
+    """
+    if random_state is None or isinstance(
+        random_state, (np.random.RandomState, np.random.Generator, np.random.SeedSequence)
+    ):
+        return random_state
+    if isinstance(random_state, (int, np.integer)):
+        if int(random_state) < 0:
+            raise PescadorError(
+                f"Invalid {name}={random_state!r}: an integer seed must be non-negative"
+            )
+        return random_state
+    raise PescadorError(
+        f"Invalid {name}={random_state!r}: expected None, a non-negative int, "
+        "np.random.RandomState, np.random.Generator or np.random.SeedSequence"
+    )
+
+
+def _flatten_ints(value: Any, out: list[int]) -> None:
+    if isinstance(value, dict):
+        for key in sorted(value):
+            _flatten_ints(value[key], out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _flatten_ints(v, out)
+    elif isinstance(value, np.ndarray):
+        out.extend(int(v) & 0xFFFFFFFFFFFFFFFF for v in value.ravel())
+    elif isinstance(value, (numbers.Integral, np.integer)):
+        out.append(int(value) & ((1 << 128) - 1))
+    elif isinstance(value, float):
+        out.append(int(np.float64(value).view(np.uint64)))
+
+
+def _entropy_of_state(state: Any) -> int:
+    words: list[int] = []
+    _flatten_ints(state, words)
+    mixed = np.random.SeedSequence(words).generate_state(4, np.uint32)
+    return int.from_bytes(mixed.tobytes(), "little")
+
+
+def resolve_seed(random_state: RandomStateLike, inherited: Seed | None = None) -> Seed:
+    """The seed for one iteration of a stream whose ``random_state`` is ``random_state``.
+
+    A seeded stream is a recipe: the same ``random_state`` gives the same seed every time, and a
+    caller's ``RandomState`` or ``Generator`` is read, never advanced. ``None`` defers to the seed
+    ``inherited`` from a seeded parent, and otherwise draws fresh entropy from numpy's global
+    RNG, so that ``np.random.seed`` at the top of a program makes it reproducible.
+    """
+    if random_state is None:
+        if inherited is not None:
+            return inherited
+        hi, lo = np.random.randint(0, 2**32, size=2, dtype=np.uint64).tolist()
+        return Seed((hi << 32) | lo)
+    if isinstance(random_state, (int, np.integer)):
+        return Seed(int(random_state))
+    if isinstance(random_state, np.random.SeedSequence):
+        return Seed(int(random_state.entropy), tuple(random_state.spawn_key))  # type: ignore[arg-type]
+    if isinstance(random_state, np.random.RandomState):
+        return Seed(_entropy_of_state(random_state.get_state(legacy=False)))
+    assert isinstance(random_state, np.random.Generator)
+    return Seed(_entropy_of_state(random_state.bit_generator.state))
+
+
+class Uniforms:
+    """An endless source of uniform floats in [0, 1), drawn ``BLOCK`` at a time.
+
+    The state is the bit generator's state when the current block was drawn plus the position
+    in it, so a checkpoint is exact and small.
+    """
+
+    __slots__ = ("_block", "_gen", "_iter", "_start")
+
+    def __init__(self, gen: np.random.Generator) -> None:
+        self._gen = gen
+        self._start: Any = gen.bit_generator.state
+        self._block: list[float] = []
+        self._iter = iter(self._block)
+
+    def refill(self) -> list[float]:
+        """Draw the next block; return it (the caller iterates it)."""
+        self._start = self._gen.bit_generator.state
+        self._block = self._gen.random(BLOCK).tolist()
+        self._iter = iter(self._block)
+        return self._block
+
+    def __call__(self) -> float:
+        """One uniform float (for per-event draws; per-item loops iterate blocks)."""
+        for u in self._iter:
+            return u
+        self.refill()
+        return next(self._iter)
+
+
+#: Largest support for which a budget distribution is tabulated.
+MAX_TABLE = 1 << 16
+
+
+@functools.lru_cache(maxsize=64)
+def binomial_table(n: int, q: float) -> list[float] | None:
+    """Cumulative probabilities of Binomial(n, q), for sampling by ``bisect_right(table, u)``.
+
+    The last entry is infinity, so every ``u`` in [0, 1) maps into the support. ``None`` when
+    the support is too large to tabulate. Building consumes no randomness, so whether a table
+    is cached never changes a sampled sequence.
+    """
+    if n + 1 > MAX_TABLE:
+        return None
+    if q >= 1.0:
+        return [0.0] * n + [math.inf]
+    log_q, log_p, head = math.log(q), math.log1p(-q), math.lgamma(n + 1)
+    pmf = [
+        math.exp(head - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q + (n - k) * log_p)
+        for k in range(n + 1)
+    ]
+    return _cdf(pmf)
+
+
+@functools.lru_cache(maxsize=8)
+def poisson_table(lam: float) -> list[float] | None:
+    """Cumulative probabilities of Poisson(lam), truncated where the tail is below 2**-60."""
+    top = int(lam + 12 * math.sqrt(lam) + 40)
+    if top > MAX_TABLE:
+        return None
+    if lam == 0:
+        return [math.inf]
+    log_lam = math.log(lam)
+    pmf = [math.exp(k * log_lam - lam - math.lgamma(k + 1)) for k in range(top + 1)]
+    return _cdf(pmf)
+
+
+def _cdf(pmf: list[float]) -> list[float]:
+    total = math.fsum(pmf)
+    cdf = [c / total for c in itertools.accumulate(pmf)]
+    cdf[-1] = math.inf
+    return cdf

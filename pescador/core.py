@@ -1,0 +1,456 @@
+"""Streamers: restartable recipes for streams of data, and the iterators they build.
+
+A :class:`Streamer` describes how to produce a stream: a generator function and its arguments,
+or an iterable. It holds no position. Each call to :meth:`Streamer.iterate` builds a fresh
+:class:`StreamIterator`, which is the only object that changes as items are consumed. That split
+is what makes streams restartable, picklable and (later) resumable from a checkpoint.
+
+Iterators behave like generators for their callers (``next``, ``iter``, ``for``, ``close``,
+``with``) and are released on garbage collection. Their hot path is plain: a ``for`` loop over a
+:class:`StreamIterator` runs on C-level ``itertools`` machinery, so it adds only a few
+nanoseconds per item to the wrapped generator.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import math
+import numbers
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, compress, islice, repeat
+from operator import length_hint
+from typing import Any, TypeVar
+
+from ._rng import Seed
+from .exceptions import PescadorError
+
+__all__ = ["PescadorError", "StreamIterator", "Streamer", "streamable"]
+
+_T = TypeVar("_T")
+
+#: Tally length: an iterator can deliver at most this many items (it is never reached).
+_BIG = sys.maxsize
+
+#: What a finished iterator iterates over.
+_EMPTY: Iterator[Any] = iter(())
+
+#: Marks a callable that returns a pescador iterator (the maps), so Streamer accepts it.
+FACTORY_MARK = "__pescador_iterator_factory__"
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def iterator_factory(func: _F) -> _F:
+    """Mark ``func``, a function returning an iterator, as acceptable to :class:`Streamer`.
+
+    Generator functions are accepted without marking; plain functions are not, because the
+    pescador 3.0 contract rejects them. The maps use this so that
+    ``Streamer(buffer_stream, stream, 32)`` works while they return stateful iterator objects.
+    """
+    setattr(func, FACTORY_MARK, True)
+    return func
+
+
+def check_max_iter(max_iter: Any) -> int | None:
+    """Convert a ``max_iter`` argument to an item count (``None`` for unbounded).
+
+    Numbers compare numerically, as in pescador 3.0: ``2.5`` gives 3 items and ``5e3`` gives
+    5000; zero or a negative number gives none.
+    """
+    if max_iter is None:
+        return None
+    if isinstance(max_iter, numbers.Real) and not isinstance(max_iter, bool):
+        value = float(max_iter)
+        if math.isnan(value):
+            raise PescadorError("max_iter=nan: expected None or a number of items")
+        if math.isinf(value):
+            return None if value > 0 else 0
+        return max(0, math.ceil(value))
+    raise PescadorError(f"max_iter={max_iter!r}: expected None or a number of items")
+
+
+class _Activation:
+    """Bookkeeping of one running activation: the owner's ``active`` count and the source.
+
+    It is the last link of an iterator's item chain, so reaching it means the stream ended; its
+    finaliser covers iterators dropped half-way. It holds no reference back to the iterator, so
+    dropping the iterator frees everything at once, without the cycle collector.
+    """
+
+    __slots__ = ("live", "owner", "source")
+
+    def __init__(self, owner: Streamer | None, source: Iterator[Any]) -> None:
+        self.owner = owner
+        self.source = source
+        self.live = True
+        if owner is not None:
+            owner.active_count_ += 1
+
+    def __iter__(self) -> _Activation:
+        return self
+
+    def __next__(self) -> Any:
+        self.end()
+        raise StopIteration
+
+    def end(self) -> None:
+        """Finish the activation: close the source and release the owner's count, once."""
+        if self.live:
+            self.live = False
+            source, self.source = self.source, iter(())
+            owner, self.owner = self.owner, None
+            if owner is not None:
+                owner.active_count_ -= 1
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def __del__(self) -> None:
+        if self.live:
+            self.live = False
+            owner = self.owner
+            if owner is not None:
+                owner.active_count_ -= 1
+
+
+class StreamIterator(Iterator[_T]):
+    """One pass over a stream: the stateful object behind every pescador iteration.
+
+    Subclasses say how to open the pass (:meth:`_open`); this class supplies the generator-like
+    behaviour shared by all of them: lazy start on the first ``next`` (or ``iter``), ``max_iter``
+    truncation that never pulls an extra item, an ``active`` count on the owning stream, ``close``
+    and the context manager, and a count of the items delivered so far.
+
+    Iterating it in a ``for`` loop (or ``list``) uses a C-level iterator returned by
+    ``__iter__``; ``next(it)`` takes a slightly slower Python path. Both share one position.
+    """
+
+    __slots__ = ("__weakref__", "_activation", "_fast", "_limit", "_seed", "_source", "_tally")
+
+    def __init__(self, max_iter: Any = None, seed: Seed | None = None) -> None:
+        self._limit = None if max_iter is None else check_max_iter(max_iter)
+        self._seed = seed
+        self._fast: Iterator[_T] | None = None
+        self._tally: Iterator[bool] | None = None
+        self._source: Iterator[Any] | None = None
+        self._activation: _Activation | None = None
+
+    # -- what subclasses provide ------------------------------------------------------------
+    def _open(self) -> tuple[Iterator[_T], Streamer | None]:
+        """Start the pass: return the raw item iterator and the stream whose count it holds."""
+        raise NotImplementedError
+
+    # -- generator-like behaviour -----------------------------------------------------------
+    def _start(self) -> Iterator[_T]:
+        source, owner = self._open()
+        self._source = source
+        self._tally = tally = repeat(True, _BIG)
+        fast: Iterator[_T] = compress(source, tally)
+        if self._limit is not None:
+            fast = islice(fast, self._limit)
+        if owner is not None:
+            self._activation = activation = _Activation(owner, source)
+            fast = chain(fast, activation)
+        self._fast = fast
+        return fast
+
+    def __iter__(self) -> Iterator[_T]:
+        fast = self._fast
+        if fast is None:
+            fast = self._start()
+        return fast
+
+    def __next__(self) -> _T:
+        fast = self._fast
+        if fast is None:
+            fast = self._start()
+        return next(fast)
+
+    def close(self) -> None:
+        """Stop the pass early and release its source; later ``next`` calls raise StopIteration.
+
+        Idempotent. A pass that never started is simply marked finished.
+        """
+        self._fast = _EMPTY
+        activation, self._activation = self._activation, None
+        source, self._source = self._source, None
+        if activation is not None:
+            activation.end()
+        elif source is not None:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    def __enter__(self) -> StreamIterator[_T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> bool:
+        """Whether the pass has started (its first item was asked for)."""
+        return self._fast is not None
+
+    @property
+    def items_delivered(self) -> int:
+        """How many items this iterator has delivered so far."""
+        tally = self._tally
+        return 0 if tally is None else _BIG - length_hint(tally)
+
+
+class _StreamerIterator(StreamIterator[Any]):
+    """One activation of a :class:`Streamer`.
+
+    ``counted`` says whether it counts in the stream's ``active``: iterations a mux makes of
+    its children do not, as in pescador 3.0 where muxes worked on copies.
+    """
+
+    __slots__ = ("_counted", "_stream")
+
+    def __init__(
+        self,
+        stream: Streamer,
+        max_iter: Any = None,
+        seed: Seed | None = None,
+        counted: bool = True,
+    ) -> None:
+        self._limit = None if max_iter is None else check_max_iter(max_iter)
+        self._seed = seed
+        self._fast = None
+        self._tally = None
+        self._source = None
+        self._activation = None
+        self._stream = stream
+        self._counted = counted
+
+    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+        stream = self._stream
+        if stream.stream_ is not None:
+            return stream.stream_, None
+        return stream._source(self._seed), stream if self._counted else None
+
+
+class _CycleIterator(_StreamerIterator):
+    """Endless passes over a stream; ends after a pass that yields nothing."""
+
+    __slots__ = ()
+
+    def _passes(self) -> Iterator[Any]:
+        stream, seed = self._stream, self._seed
+        while True:
+            one_pass = stream._iterate(None, seed, self._counted)
+            yield from one_pass
+            if not one_pass.items_delivered:
+                return
+
+    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+        return self._passes(), None
+
+
+class Streamer:
+    """A restartable stream: a generator function and its arguments, or an iterable.
+
+    Each :meth:`iterate` calls the generator function again with the *same* ``args`` and
+    ``kwargs`` objects (no copies), or calls ``iter()`` on the iterable, and yields its items
+    unchanged. A Streamer over a one-shot iterator (a generator object, ``iter(list)``) can
+    therefore be consumed only once.
+
+    Parameters
+    ----------
+    streamer : generator function or iterable
+        What produces the items. A Streamer or mux is accepted too; positional ``args`` are
+        then its ``max_iter`` and ``cycle``.
+    *args, **kwargs
+        Passed to ``streamer`` when it is called; ignored for a plain iterable.
+
+    Raises
+    ------
+    PescadorError
+        If ``streamer`` is neither a generator function nor an iterable.
+
+    Examples
+    --------
+    >>> def count_to(n):
+    ...     yield from range(n)
+    >>> stream = Streamer(count_to, 5)
+    >>> list(stream)
+    [0, 1, 2, 3, 4]
+    >>> list(stream.iterate(max_iter=3))
+    [0, 1, 2]
+    >>> list(stream.cycle(max_iter=7))
+    [0, 1, 2, 3, 4, 0, 1]
+
+    Notes
+    -----
+    Order: the source's own. Finite when the source is, unless cycled; ``cycle()`` of a stream
+    that yields nothing ends instead of spinning. No randomness of its own. State: the number of
+    items delivered (and the state of a nested pescador stream).
+    """
+
+    def __init__(self, streamer: Any, *args: Any, **kwargs: Any) -> None:
+        if not (
+            inspect.isgeneratorfunction(streamer)
+            or isinstance(streamer, Iterable)
+            or getattr(streamer, FACTORY_MARK, False)
+        ):
+            raise PescadorError(
+                "`streamer` must be an iterable or callable function that returns an iterable "
+                f"object; got {streamer!r}"
+            )
+        self.streamer = streamer
+        self.args = args
+        self.kwargs = kwargs
+        self.active_count_ = 0
+        self.stream_: Iterator[Any] | None = None
+
+    def __repr__(self) -> str:
+        target = getattr(self.streamer, "__qualname__", None) or type(self.streamer).__name__
+        parts = [target, *map(_short_repr, self.args)]
+        parts += [f"{k}={_short_repr(v)}" for k, v in self.kwargs.items()]
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # -- activation -------------------------------------------------------------------------
+    def _source(self, seed: Seed | None) -> Iterator[Any]:
+        """Start one activation's raw iterator (called at the first ``next``)."""
+        streamer = self.streamer
+        if isinstance(streamer, Streamer):
+            return streamer._call(self.args, self.kwargs, seed)
+        if callable(streamer):
+            stream = streamer(*self.args, **self.kwargs)
+            if isinstance(stream, StreamIterator) and stream._seed is None:
+                stream._seed = seed  # a map over a mux: the mux inherits the seed
+            return iter(stream)
+        return iter(streamer)
+
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], seed: Seed | None) -> Any:
+        """``self(*args, **kwargs)`` on behalf of a wrapping Streamer, passing the seed down."""
+        bound = _CALL_SIGNATURE.bind(*args, **kwargs)
+        max_iter = bound.arguments.get("max_iter")
+        if bound.arguments.get("cycle", False):
+            return _CycleIterator(self, max_iter, seed, False)
+        return self._iterate(max_iter, seed, False)
+
+    def _iterate(
+        self, max_iter: Any, seed: Seed | None, counted: bool = True
+    ) -> StreamIterator[Any]:
+        """An iteration whose randomness, if unseeded, comes from ``seed`` (set by muxes).
+
+        ``counted=False`` keeps it out of :attr:`active` (iterations made by a mux).
+        """
+        return _StreamerIterator(self, max_iter, seed, counted)
+
+    def __enter__(self) -> Streamer:
+        if self.stream_ is not None:
+            return self
+        source = self._source(None)
+        activated = copy.copy(self)
+        activated.stream_ = source
+        activated.active_count_ = 0
+        self.active_count_ += 1
+        return activated
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stream_ is not None:
+            return
+        self.active_count_ -= 1
+        if self.active_count_ < 0:
+            raise PescadorError(f"Active stream count passed below 0 for {self!r}")
+
+    @property
+    def active(self) -> int:
+        """The number of iterations of this stream started and not yet finished."""
+        return self.active_count_
+
+    @property
+    def is_activated_copy(self) -> bool:
+        """Whether this object is the activated copy made by ``with stream as copy:``."""
+        return self.stream_ is not None
+
+    # -- iteration --------------------------------------------------------------------------
+    def iterate(self, max_iter: Any = None) -> StreamIterator[Any]:
+        """Iterate over the stream once.
+
+        Parameters
+        ----------
+        max_iter : int or None
+            Stop after this many items; ``None`` for no limit. The source is never asked for
+            more items than are delivered.
+
+        Returns
+        -------
+        StreamIterator
+            A new, independent iterator. It starts (calls the generator function) at the first
+            ``next``, and counts in :attr:`active` until it ends, is closed or is dropped.
+        """
+        return self._iterate(max_iter, None)
+
+    def cycle(self, max_iter: Any = None) -> StreamIterator[Any]:
+        """Iterate over the stream again and again, restarting it each time it ends.
+
+        Parameters
+        ----------
+        max_iter : int or None
+            Stop after this many items in total; ``None`` for no limit.
+
+        Returns
+        -------
+        StreamIterator
+            Infinite unless ``max_iter`` is given, or a pass yields nothing (then it ends).
+        """
+        return _CycleIterator(self, max_iter)
+
+    def __call__(self, max_iter: Any = None, cycle: bool = False) -> StreamIterator[Any]:
+        """``self.cycle(max_iter)`` if ``cycle`` else ``self.iterate(max_iter)``."""
+        if cycle:
+            return self.cycle(max_iter)
+        return self.iterate(max_iter)
+
+    def __iter__(self) -> Iterator[Any]:
+        """A plain, fast iterator over one pass (use :meth:`iterate` for the stateful object)."""
+        return iter(self.iterate())
+
+
+def _call_signature(max_iter: Any = None, cycle: bool = False) -> None:
+    """The parameters of :meth:`Streamer.__call__`."""
+
+
+_CALL_SIGNATURE = inspect.signature(_call_signature)
+
+
+def _short_repr(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def streamable(func: Callable[..., Any]) -> Callable[..., Streamer]:
+    """Make a generator function return a :class:`Streamer` when called.
+
+    The arguments are checked against ``func``'s signature at call time (a ``TypeError`` for
+    wrong ones) and defaults are filled in, so the Streamer records every argument.
+
+    Examples
+    --------
+    >>> @streamable
+    ... def letters(word, times=1):
+    ...     for _ in range(times):
+    ...         yield from word
+    >>> stream = letters("ab", times=2)
+    >>> stream.args, stream.kwargs
+    (('ab', 2), {})
+    >>> "".join(stream)
+    'abab'
+    """
+    signature = inspect.signature(func)
+
+    @functools.wraps(func)
+    def make_streamer(*args: Any, **kwargs: Any) -> Streamer:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return Streamer(func, *bound.args, **bound.kwargs)
+
+    return make_streamer

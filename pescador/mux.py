@@ -1,0 +1,461 @@
+"""Muxes: streams that draw items from several streamers.
+
+Every mux is a :class:`~pescador.core.Streamer` (so muxes nest), and every mux runs the same
+loop, :func:`_mux_loop`: ask the selection policy for a slot, pull one item from it, charge the
+slot's budget, and tell the policy when the slot's activation ends. The policies
+(:mod:`pescador._select`) decide the rest:
+
+=================  ===================================================================
+:class:`StochasticMux`  ``n_active`` slots, each running a randomly drawn streamer for a
+                        random budget of about ``rate`` items, then replaced.
+:class:`ShuffledMux`    every streamer active; each item from streamer ``i`` with
+                        probability proportional to ``weights[i]``.
+:class:`RoundRobinMux`  one item from each streamer in turn.
+:class:`ChainMux`       each streamer to its end, one after another.
+=================  ===================================================================
+
+Randomness: a mux's ``random_state`` seeds each iteration identically (a seeded mux is a
+recipe that replays); ``None`` takes fresh entropy from numpy's global RNG, or the seed handed
+down by a seeded parent mux, so one seed at the top makes a whole tree reproducible.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _select
+from ._rng import RandomStateLike, Seed, check_random_state, resolve_seed
+from .core import Streamer, StreamIterator
+from .exceptions import PescadorError
+
+__all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux"]
+
+
+def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
+    """The loop every mux runs: pull from the policy's next slot until the policy stops."""
+    pulls = policy.pulls
+    left = policy.left
+    try:
+        for k in policy.order():
+            try:
+                item = pulls[k]()
+            except StopIteration:
+                policy.ended(k)
+                continue
+            except Exception as exc:
+                _select.add_note(exc, policy.describe(policy.idx[k]))
+                raise
+            n = left[k] - 1
+            if n:
+                left[k] = n
+            else:
+                policy.ended(k)
+            yield item
+    finally:
+        policy.close()
+
+
+class _MuxIterator(StreamIterator[Any]):
+    """One iteration of a mux: its policy (the slots and RNG state) and its loop."""
+
+    __slots__ = ("_counted", "_mux", "policy")
+
+    def __init__(
+        self, mux: BaseMux, max_iter: Any = None, seed: Seed | None = None, counted: bool = True
+    ) -> None:
+        super().__init__(max_iter, seed)
+        self._mux = mux
+        self._counted = counted
+        self.policy: _select.Slots | None = None
+
+    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+        mux = self._mux
+        if mux.stream_ is not None:
+            return mux.stream_, None
+        self.policy = policy = mux._policy(resolve_seed(mux.random_state, self._seed))
+        return _mux_loop(policy), mux if self._counted else None
+
+
+def _as_streamers(streamers: Any, name: str) -> list[Streamer]:
+    """The ``streamers`` argument as a list of Streamers (plain iterables are wrapped)."""
+    if isinstance(streamers, (str, bytes)) or not isinstance(streamers, Iterable):
+        raise PescadorError(
+            f"{name}: `streamers` must be a collection of streams; got {streamers!r}"
+        )
+    out = []
+    for i, item in enumerate(streamers):
+        if isinstance(item, Streamer):
+            out.append(item)
+            continue
+        try:
+            out.append(Streamer(item))
+        except PescadorError as exc:
+            raise PescadorError(
+                f"{name}: streamers[{i}] = {item!r} is not a stream (a Streamer, a generator "
+                "function or an iterable)"
+            ) from exc
+    return out
+
+
+def _check_weights(weights: Any, n_streams: int, name: str) -> np.ndarray | None:
+    """Validate weights; return a float copy (never the caller's array), or None if uniform."""
+    if weights is None:
+        return None
+    try:
+        w = np.array(np.atleast_1d(weights), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise PescadorError(f"{name}: `weights`={weights!r} must be numbers") from exc
+    if w.ndim != 1 or len(w) != n_streams:
+        raise PescadorError(
+            f"{name}: `weights` must be the same length as `streamers` ({n_streams}); "
+            f"got {len(w)} weights"
+        )
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise PescadorError(f"{name}: `weights` must be finite and non-negative; got {weights!r}")
+    if not np.any(w > 0):
+        raise PescadorError(f"{name}: `weights` must contain at least one positive value")
+    return w
+
+
+def _check_choice(value: Any, choices: Sequence[str], what: str, name: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise PescadorError(
+            f"{value!r} is not a valid {what} for {name}; expected one of {', '.join(choices)}"
+        )
+    return value
+
+
+class BaseMux(Streamer):
+    """The base of all muxes: a stream over a collection of streamers.
+
+    Parameters
+    ----------
+    streamers : iterable of streams
+        Each element is a :class:`Streamer` (muxes included) or anything ``Streamer`` accepts,
+        which is wrapped.
+    random_state : None, int, RandomState, Generator or SeedSequence
+        The seed of every iteration (see the module docstring).
+    """
+
+    def __init__(self, streamers: Any, random_state: RandomStateLike = None) -> None:
+        name = type(self).__name__
+        self.streamers = _as_streamers(streamers, name)
+        self.random_state = check_random_state(random_state)
+        self.active_count_ = 0
+        self.stream_: Iterator[Any] | None = None
+        self._active_policy: _select.Slots | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(<{self.n_streams} streamers>)"
+
+    @property
+    def n_streams(self) -> int:
+        """The number of streamers."""
+        return len(self.streamers)
+
+    def _policy(self, seed: Seed) -> _select.Slots:
+        raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
+
+    def _iterate(self, max_iter: Any, seed: Seed | None, counted: bool = True) -> _MuxIterator:
+        return _MuxIterator(self, max_iter, seed, counted)
+
+    def __enter__(self) -> BaseMux:
+        if self.stream_ is not None:
+            return self
+        policy = self._policy(resolve_seed(self.random_state, None))
+        activated = copy.copy(self)
+        activated.stream_ = _mux_loop(policy)
+        activated.active_count_ = 0
+        activated._active_policy = policy
+        self.active_count_ += 1
+        return activated
+
+    # Compatibility views of an activated copy (``with mux as active:``).
+    @property
+    def streams_(self) -> list[Any]:
+        return list(self._activated_policy().iters)
+
+    @property
+    def stream_weights_(self) -> np.ndarray:
+        policy = self._activated_policy()
+        w = np.asarray(getattr(policy, "w", [1.0] * len(policy.iters)), dtype=float)
+        return w / w.sum() if w.sum() else w
+
+    @property
+    def stream_counts_(self) -> np.ndarray:
+        policy = self._activated_policy()
+        return np.array([0 if it is None else it.items_delivered for it in policy.iters])
+
+    @property
+    def stream_idxs_(self) -> np.ndarray:
+        return np.array(self._activated_policy().idx)
+
+    def _activated_policy(self) -> _select.Slots:
+        policy = self._active_policy
+        if policy is None or self.stream_ is None:
+            raise AttributeError("only an activated mux (`with mux as active:`) has this")
+        return policy
+
+
+class StochasticMux(BaseMux):
+    """Sample from a bounded, changing set of active streamers.
+
+    ``n_active`` slots each run one streamer, drawn with probability proportional to its
+    weight among the candidates of the ``mode``, for a random budget of items with mean
+    ``rate``; then the slot is refilled. Each item comes from an active slot drawn with
+    probability proportional to its streamer's weight. So, with a rate, the long-run share of
+    items from streamer ``i`` is proportional to ``weights[i]``.
+
+    Parameters
+    ----------
+    streamers : iterable of streams
+        The candidates.
+    n_active : int
+        How many streamers run at once (the working set), at least 1.
+    rate : float or None
+        Mean number of items per activation (at least 1; > 0 for ``dist='constant'``), or
+        ``None`` to run each activation until its streamer ends.
+    weights : array-like, optional
+        Non-negative, finite, with a positive entry; proportions, normalised internally (the
+        caller's array is not modified). A zero-weight streamer is never activated.
+    mode : {'with_replacement', 'single_active', 'exhaustive'}
+        ``with_replacement``: a streamer may run in several slots at once (``n_active`` may
+        exceed the number of streamers). ``single_active``: at most one activation of each
+        streamer at a time. ``exhaustive``: each streamer is activated once; the mux ends
+        after the last.
+    prune_empty_streams : bool
+        Drop a streamer for the rest of the iteration when an activation of it yields nothing.
+    dist : {'binomial', 'constant', 'poisson'}
+        The budget's distribution: ``constant`` is ``ceil(rate)``; ``poisson`` is
+        ``1 + Poisson(rate - 1)``; ``binomial`` (default) is ``1 + Binomial(n, 1 - p)`` with
+        ``p`` the new slot's share of the active weight and ``n`` randomly rounded so that the
+        mean is exactly ``rate``.
+    random_state : None, int, RandomState, Generator or SeedSequence
+        The seed of every iteration.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> streams = [pescador.Streamer(c * 100) for c in "abc"]
+    >>> mux = pescador.StochasticMux(streams, n_active=2, rate=4, random_state=0)
+    >>> items = "".join(mux.iterate(max_iter=12))
+    >>> len(items), set(items) <= set("abc")
+    (12, True)
+
+    Notes
+    -----
+    Infinite in ``with_replacement`` and ``single_active`` modes while any streamer yields
+    items; ``exhaustive`` ends after each streamer's single activation. Whenever no streamer
+    can produce an item the iteration ends instead of spinning. Random numbers come from two
+    PCG64 generators derived from the iteration's seed: per-item slot choices are drawn in
+    blocks of 1024; activations draw their streamer and budget. State: the slots (streamer,
+    budget left, child iterator), the candidate pool and both generators.
+    """
+
+    def __init__(
+        self,
+        streamers: Any,
+        n_active: int,
+        rate: float | None,
+        weights: Any = None,
+        mode: str = "with_replacement",
+        prune_empty_streams: bool = True,
+        dist: str = "binomial",
+        random_state: RandomStateLike = None,
+    ) -> None:
+        super().__init__(streamers, random_state)
+        name = type(self).__name__
+        if not self.streamers:
+            raise PescadorError("Cannot mux an empty collection")
+        self.mode = _check_choice(
+            mode, ("with_replacement", "single_active", "exhaustive"), "mode", name
+        )
+        self.dist = _check_choice(dist, ("binomial", "constant", "poisson"), "dist", name)
+        if (
+            isinstance(n_active, bool)
+            or not isinstance(n_active, (int, np.integer))
+            or n_active < 1
+        ):
+            raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer")
+        self.n_active: int = int(n_active)
+        if mode != "with_replacement" and self.n_active > self.n_streams:
+            raise PescadorError(
+                f"mode={mode!r} requires that n_active={n_active} be at most the number of "
+                f"streamers={self.n_streams}"
+            )
+        self.rate: float | None = _check_rate(rate, self.dist, name)
+        self.weights: np.ndarray | None = _check_weights(weights, self.n_streams, name)
+        self.prune_empty_streams: bool = prune_empty_streams
+
+    def _policy(self, seed: Seed) -> _select.Slots:
+        return _select.StochasticPolicy(
+            repr(self),
+            self.streamers,
+            seed,
+            weights=self.weights,
+            n_active=self.n_active,
+            rate=self.rate,
+            mode=self.mode,
+            dist=self.dist,
+            prune=bool(self.prune_empty_streams),
+        )
+
+
+def _check_rate(rate: Any, dist: str, name: str) -> float | None:
+    if rate is None:
+        return None
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+        raise PescadorError(f"{name}: rate={rate!r} must be None or a finite number")
+    value = float(rate)
+    if not math.isfinite(value):
+        raise PescadorError(f"{name}: rate={rate!r} must be None or a finite number")
+    low_ok = value > 0 if dist == "constant" else value >= 1
+    if not low_ok:
+        bound = "> 0" if dist == "constant" else ">= 1"
+        raise PescadorError(f"{name}: rate={rate!r} must be {bound} for dist={dist!r}")
+    return value
+
+
+class ShuffledMux(BaseMux):
+    """Draw each item from one of all the streamers, chosen in proportion to its weight.
+
+    Every streamer is active all the time; one that ends is restarted at once, unless it
+    yielded nothing since its last start, in which case it is dropped for the rest of the
+    iteration. A zero-weight streamer is never started.
+
+    Parameters
+    ----------
+    streamers : iterable of streams
+    weights : array-like, optional
+        Non-negative, finite, with a positive entry (integers work); uniform by default.
+    random_state : None, int, RandomState, Generator or SeedSequence
+
+    Examples
+    --------
+    >>> import pescador
+    >>> mux = pescador.ShuffledMux(
+    ...     [pescador.Streamer("aa"), pescador.Streamer("b")], weights=[3, 1], random_state=1
+    ... )
+    >>> items = "".join(mux.iterate(max_iter=400))
+    >>> 0.65 < items.count("a") / 400 < 0.85
+    True
+
+    Notes
+    -----
+    Infinite unless every streamer comes up empty. Per-item choices are drawn in blocks from a
+    PCG64 generator seeded per iteration. State: each streamer's current activation and the
+    generator.
+    """
+
+    def __init__(
+        self, streamers: Any, weights: Any = None, random_state: RandomStateLike = None
+    ) -> None:
+        super().__init__(streamers, random_state)
+        if not self.streamers:
+            raise PescadorError("Cannot mux an empty collection")
+        self.weights = _check_weights(weights, self.n_streams, type(self).__name__)
+
+    def _policy(self, seed: Seed) -> _select.Slots:
+        return _select.ShuffledPolicy(repr(self), self.streamers, seed, self.weights)
+
+
+class RoundRobinMux(BaseMux):
+    """Take one item from each streamer in turn, skipping streamers that have ended.
+
+    Parameters
+    ----------
+    streamers : iterable of streams
+    mode : {'exhaustive', 'cycle', 'permuted_cycle'}
+        ``exhaustive`` ends when every streamer has ended; ``cycle`` then restarts them all in
+        order; ``permuted_cycle`` restarts them in a fresh random order each time (the first
+        pass is in order).
+    random_state : None, int, RandomState, Generator or SeedSequence
+        Used by ``permuted_cycle`` only.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> mux = pescador.RoundRobinMux([pescador.Streamer("aa"), pescador.Streamer("bbb")])
+    >>> "".join(mux)
+    'ababb'
+
+    Notes
+    -----
+    Cycling modes end after a pass in which no streamer yields anything. State: each
+    streamer's activation, the turn order and the generator.
+    """
+
+    def __init__(
+        self, streamers: Any, mode: str = "exhaustive", random_state: RandomStateLike = None
+    ) -> None:
+        super().__init__(streamers, random_state)
+        if not self.streamers:
+            raise PescadorError("Cannot mux an empty collection")
+        self.mode = _check_choice(
+            mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
+        )
+
+    def _policy(self, seed: Seed) -> _select.Slots:
+        return _select.RoundRobinPolicy(repr(self), self.streamers, seed, self.mode)
+
+
+class ChainMux(BaseMux):
+    """Run each streamer to its end, one after another (like ``itertools.chain``).
+
+    Parameters
+    ----------
+    streamers : iterable of streams, or a generator function producing streams
+        A generator function is called afresh at every iteration (and every cycle), so the
+        sequence of streams can be lazy and unbounded.
+    mode : {'exhaustive', 'cycle'}
+        ``cycle`` starts again from the first streamer after the last.
+    random_state : None, int, RandomState, Generator or SeedSequence
+        Seeds the streams that inherit a seed; the chain itself is deterministic.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> "".join(pescador.ChainMux([pescador.Streamer("abc"), pescador.Streamer("def")]))
+    'abcdef'
+
+    Notes
+    -----
+    Keeps each source's order. In ``cycle`` mode it is infinite unless a whole pass yields
+    nothing, in which case it ends. State: the position in the chain and the running
+    activation.
+    """
+
+    def __init__(
+        self, streamers: Any, mode: str = "exhaustive", random_state: RandomStateLike = None
+    ) -> None:
+        if callable(streamers) and not isinstance(streamers, Iterable):
+            self.streamers: Any = streamers
+            self.random_state = check_random_state(random_state)
+            self.active_count_ = 0
+            self.stream_ = None
+        else:
+            super().__init__(streamers, random_state)
+        self.mode = _check_choice(mode, ("exhaustive", "cycle"), "mode", type(self).__name__)
+
+    @property
+    def n_streams(self) -> int:
+        if callable(self.streamers) and not isinstance(self.streamers, list):
+            raise TypeError("n_streams is unknown: ChainMux was given a generator function")
+        return len(self.streamers)
+
+    def __repr__(self) -> str:
+        if isinstance(self.streamers, list):
+            return super().__repr__()
+        return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
+
+    def _policy(self, seed: Seed) -> _select.Slots:
+        streamers = self.streamers
+        source: Callable[[], Iterator[Any]]
+        source = streamers.__iter__ if isinstance(streamers, list) else streamers
+        return _select.ChainPolicy(repr(self), source, seed, self.mode == "cycle")
