@@ -5,13 +5,14 @@ stateful iterator. See the README for a tour.
 """
 
 from . import core, exceptions, maps, mux, util, version
-from .core import Streamer, StreamIterator, streamable
+from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
 from .maps import buffer_stream, cache, keras_tuples, tuples
 from .mux import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
 from .version import version as __version__
 
 __all__ = [
+    "ACTIVATION_RNG",
     "BaseMux",
     "ChainMux",
     "DataError",
@@ -28,6 +29,7 @@ __all__ = [
     "cache",
     "core",
     "exceptions",
+    "iterator_factory",
     "keras_tuples",
     "maps",
     "mux",

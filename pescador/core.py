@@ -24,10 +24,17 @@ from itertools import chain, compress, islice, repeat
 from operator import length_hint
 from typing import Any, TypeVar
 
-from ._rng import Seed
+from ._rng import Seed, resolve_seed
 from .exceptions import PescadorError
 
-__all__ = ["PescadorError", "StreamIterator", "Streamer", "streamable"]
+__all__ = [
+    "ACTIVATION_RNG",
+    "PescadorError",
+    "StreamIterator",
+    "Streamer",
+    "iterator_factory",
+    "streamable",
+]
 
 _T = TypeVar("_T")
 
@@ -321,11 +328,24 @@ class Streamer:
         if isinstance(streamer, Streamer):
             return streamer._call(self.args, self.kwargs, seed)
         if callable(streamer):
-            stream = streamer(*self.args, **self.kwargs)
+            kwargs = self.kwargs
+            wanted = _rng_parameters(streamer)
+            if wanted:
+                kwargs = self._with_rngs(wanted, seed)
+            stream = streamer(*self.args, **kwargs)
             if isinstance(stream, StreamIterator) and stream._seed is None:
                 stream._seed = seed  # a map over a mux: the mux inherits the seed
             return iter(stream)
         return iter(streamer)
+
+    def _with_rngs(self, wanted: tuple[tuple[str, int], ...], seed: Seed | None) -> dict[str, Any]:
+        """``kwargs`` plus a seeded generator for each ``ACTIVATION_RNG`` parameter not given."""
+        kwargs = dict(self.kwargs)
+        activation_seed = resolve_seed(None, seed)
+        for stream_id, (name, position) in enumerate(wanted):
+            if name not in kwargs and len(self.args) <= position:
+                kwargs[name] = activation_seed.generator(stream_id)
+        return kwargs
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], seed: Seed | None) -> Any:
         """``self(*args, **kwargs)`` on behalf of a wrapping Streamer, passing the seed down."""
@@ -413,6 +433,72 @@ class Streamer:
     def __iter__(self) -> Iterator[Any]:
         """A plain, fast iterator over one pass (use :meth:`iterate` for the stateful object)."""
         return iter(self.iterate())
+
+
+class _ActivationRNG:
+    """The default value that asks for a per-activation random generator (see ACTIVATION_RNG)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "pescador.ACTIVATION_RNG"
+
+    def __reduce__(self) -> str:
+        return "ACTIVATION_RNG"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            "ACTIVATION_RNG is a placeholder: a Streamer replaces it with a seeded "
+            "numpy Generator when it starts the generator function; called directly, pass "
+            "rng=np.random.default_rng(...) yourself"
+        )
+
+
+#: Default value of a generator-function parameter that asks for a per-activation
+#: :class:`numpy.random.Generator`. When a :class:`Streamer` starts the function and the caller
+#: did not supply that argument, it passes a generator seeded from the activation's seed: from
+#: a seeded parent mux, or fresh entropy from numpy's global RNG otherwise. Streams drawing their
+#: randomness this way are reproducible under one seed at the top of a mux tree, and resume
+#: exactly from a checkpoint.
+#:
+#: >>> import numpy as np, pescador
+#: >>> def offsets(n_total, rng=pescador.ACTIVATION_RNG):
+#: ...     while True:
+#: ...         yield int(rng.integers(n_total))
+#: >>> mux = pescador.ShuffledMux([pescador.Streamer(offsets, 100)], random_state=0)
+#: >>> list(mux.iterate(max_iter=3)) == list(mux.iterate(max_iter=3))
+#: True
+ACTIVATION_RNG: Any = _ActivationRNG()
+
+
+_RNG_PARAMETERS: dict[Any, tuple[tuple[str, int], ...]] = {}
+
+
+def _rng_parameters(func: Any) -> tuple[tuple[str, int], ...]:
+    """``(name, position)`` of ``func``'s parameters whose default is ``ACTIVATION_RNG``."""
+    try:
+        return _RNG_PARAMETERS[func]
+    except (KeyError, TypeError):
+        pass
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        found: tuple[tuple[str, int], ...] = ()
+    else:
+        found = tuple(
+            (p.name, pos if p.kind is p.POSITIONAL_OR_KEYWORD else sys.maxsize)
+            for pos, p in enumerate(params)
+            if p.default is ACTIVATION_RNG
+        )
+    try:
+        if len(_RNG_PARAMETERS) > 4096:
+            _RNG_PARAMETERS.clear()
+        _RNG_PARAMETERS[func] = found
+    except TypeError:  # unhashable callable
+        pass
+    return found
 
 
 def _call_signature(max_iter: Any = None, cycle: bool = False) -> None:
