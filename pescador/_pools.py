@@ -1,176 +1,179 @@
-"""Candidate pools: which streamers a mux may activate next, drawn by weight (private).
+"""Candidate pools: which streamer a mux activates next (private).
 
-A pool is a set of streamer indices with positive weights. ``draw(uniform)`` uses uniform
-floats in [0, 1) from ``uniform()`` to pick a member with probability proportional to its
-weight; ``remove`` and ``add`` change membership. Every operation is O(1) for uniform weights
-and O(log n) (amortised) otherwise, so refilling a mux slot never costs O(number of streamers).
+Two requirements shape these classes:
+
+- **Speed.** Refilling a slot must cost O(1), or O(log n) at worst, never O(number of
+  streamers), and the common case must run in C (a list index or one ``bisect``).
+- **Canonical draws.** A draw must depend only on the uniform numbers consumed and on the
+  current *set* of candidates, never on the history that produced that set (no swap-removal
+  orders). A checkpoint then needs only the set, which the mux state already implies (the
+  active slots, plus a bitmap of pruned streamers), and a resumed mux draws exactly as the
+  uninterrupted one would.
+
+:class:`CandidatePool` (``with_replacement`` and ``single_active``) draws from a fixed table of
+every positive-weight streamer and rejects excluded ones (pruned, or checked out by an active
+slot). After ``MAX_REJECTIONS`` rejections in one draw it switches, for the rest of the
+iteration, to a :class:`SumTree` over the candidates: O(n) once, then O(log n). Whether it has
+switched is part of its state.
+
+:class:`ExhaustiveOrder` (``exhaustive``) fixes the whole activation order at the start:
+sorting exponential clocks divided by the weights (Efraimidis-Spirakis) is exactly sequential
+weighted sampling without replacement. A draw is then the next element, and the state is a
+position.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 
+import numpy as np
 
-class UniformPool:
-    """Members drawn uniformly; a dense list with swap-removal."""
-
-    __slots__ = ("members", "position")
-
-    def __init__(self, n: int, members: Sequence[int]) -> None:
-        self.members = list(members)
-        self.position = [-1] * n  # position[i] in members, or -1
-        for pos, i in enumerate(self.members):
-            self.position[i] = pos
-
-    def __len__(self) -> int:
-        return len(self.members)
-
-    def __contains__(self, i: int) -> bool:
-        return self.position[i] >= 0
-
-    def weight(self, i: int) -> float:
-        return 1.0
-
-    def draw(self, uniform: Callable[[], float]) -> int:
-        members = self.members
-        return members[int(uniform() * len(members))]
-
-    def remove(self, i: int, *, permanently: bool = False) -> None:
-        """Take ``i`` out of the pool (``permanently`` matters only to weighted pools)."""
-        pos = self.position[i]
-        if pos < 0:
-            return
-        members = self.members
-        last = members.pop()
-        if last != i:
-            members[pos] = last
-            self.position[last] = pos
-        self.position[i] = -1
-
-    def add(self, i: int) -> None:
-        if self.position[i] < 0:
-            self.position[i] = len(self.members)
-            self.members.append(i)
-
-    def state(self) -> list[int]:
-        return list(self.members)
+Uniform = Callable[[], float]
 
 
-class WeightedPool:
-    """Members drawn by weight: rejection from a C-level table, with a sum tree as fallback.
+def pack_flags(flags: Sequence[bool]) -> str:
+    """A compact, JSON-friendly encoding of a boolean list (compressed bitmap)."""
+    if not any(flags):
+        return ""
+    bits = np.packbits(np.asarray(flags, dtype=bool)).tobytes()
+    return base64.b64encode(zlib.compress(bits, 9)).decode("ascii")
 
-    The table holds the cumulative weights of the members at its last rebuild; a draw is one
-    bisection, and a drawn streamer that is no longer a member (checked out by an active
-    slot, or removed for good) is rejected and drawn again. Weight removed for good is dropped
-    by rebuilding the table once it reaches half the table's weight. If a draw is rejected
-    ``MAX_REJECTIONS`` times in a row (the members hold a small share of the table's weight,
-    e.g. a few heavy streamers are checked out), the pool switches to a :class:`SumTree` for
-    the rest of its life: O(n) once, then O(log n) per operation.
+
+def unpack_flags(text: str, n: int) -> list[bool]:
+    """Inverse of :func:`pack_flags`."""
+    if not text:
+        return [False] * n
+    bits = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
+    flags: list[bool] = np.unpackbits(bits)[:n].astype(bool).tolist()
+    return flags
+
+
+class CandidatePool:
+    """Streamers that may be activated, drawn in proportion to their weights.
+
+    Parameters
+    ----------
+    weights : list of float or None
+        Per-streamer weights (``None`` for uniform); streamers with weight 0 are never drawn.
+    n : int
+        The number of streamers.
     """
 
-    MAX_REJECTIONS = 8
+    MAX_REJECTIONS = 16
 
-    __slots__ = ("count", "cum", "dead", "dead_weight", "ids", "member", "tree", "weights")
+    __slots__ = ("count", "cum", "excluded", "ids", "top", "total", "tree", "weights")
 
-    def __init__(self, weights: Sequence[float]) -> None:
-        self.weights = [float(w) for w in weights]
-        self.member = [w > 0 for w in self.weights]
-        self.dead = [w <= 0 for w in self.weights]  # out of the pool for good
-        self.count = sum(self.member)
-        self.ids: list[int] = []
-        self.cum: list[float] = []
-        self.dead_weight = 0.0
+    def __init__(self, weights: Sequence[float] | None, n: int) -> None:
+        self.weights = [1.0] * n if weights is None else [float(w) for w in weights]
+        self.ids = [i for i, w in enumerate(self.weights) if w > 0]
+        # Uniform weights need no table: ids[int(u * len(ids))].
+        uniform = len({self.weights[i] for i in self.ids}) <= 1
+        self.cum: list[float] | None = (
+            None if uniform else list(accumulate(self.weights[i] for i in self.ids))
+        )
+        self.total = self.cum[-1] if self.cum else float(len(self.ids))
+        self.top = len(self.ids) - 1
+        self.excluded = [w <= 0 for w in self.weights]
+        self.count = len(self.ids)  # candidates not excluded
         self.tree: SumTree | None = None
-        self._rebuild()
-
-    def _rebuild(self) -> None:
-        self.ids = [i for i, dead in enumerate(self.dead) if not dead]
-        self.cum = list(accumulate(self.weights[i] for i in self.ids))
-        self.dead_weight = 0.0
 
     def __len__(self) -> int:
         return self.count
 
     def __contains__(self, i: int) -> bool:
-        return self.member[i]
+        return not self.excluded[i]
 
-    def weight(self, i: int) -> float:
-        return self.weights[i]
-
-    def draw(self, uniform: Callable[[], float]) -> int:
+    def draw(self, uniform: Uniform) -> int:
+        """A candidate, with probability proportional to its weight."""
         if self.tree is not None:
             return self.tree.draw(uniform)
-        cum, ids, member = self.cum, self.ids, self.member
-        total, top = cum[-1], len(cum) - 1
+        ids, excluded, cum = self.ids, self.excluded, self.cum
         for _ in range(self.MAX_REJECTIONS):
-            i = ids[bisect_right(cum, uniform() * total, 0, top)]
-            if member[i]:
+            if cum is None:
+                i = ids[int(uniform() * len(ids))]
+            else:
+                i = ids[bisect_right(cum, uniform() * self.total, 0, self.top)]
+            if not excluded[i]:
                 return i
-        self.tree = SumTree(self.weights, member)
+        self.use_tree()
+        assert self.tree is not None
         return self.tree.draw(uniform)
 
-    def remove(self, i: int, *, permanently: bool = False) -> None:
-        """Take ``i`` out of the pool (for good with ``permanently``, e.g. pruned)."""
-        if self.member[i]:
-            self.member[i] = False
+    def use_tree(self) -> None:
+        """Switch to exact draws from a sum tree over the current candidates."""
+        if self.tree is None:
+            self.tree = SumTree(self.weights, [not x for x in self.excluded])
+
+    def exclude(self, i: int) -> None:
+        """Take streamer ``i`` out of the candidates (checked out, or pruned)."""
+        if not self.excluded[i]:
+            self.excluded[i] = True
             self.count -= 1
             if self.tree is not None:
-                self.tree.remove(i)
-        if permanently and not self.dead[i]:
-            self.dead[i] = True
-            self.dead_weight += self.weights[i]
-            if self.tree is None and self.count and self.dead_weight * 2 >= self.cum[-1]:
-                self._rebuild()
+                self.tree.set(i, 0.0)
 
-    def add(self, i: int) -> None:
-        if not self.member[i] and not self.dead[i]:
-            self.member[i] = True
+    def include(self, i: int) -> None:
+        """Put streamer ``i`` back among the candidates."""
+        if self.excluded[i] and self.weights[i] > 0:
+            self.excluded[i] = False
             self.count += 1
             if self.tree is not None:
-                self.tree.add(i)
+                self.tree.set(i, self.weights[i])
 
-    def state(self) -> list[int]:
-        return [i for i, m in enumerate(self.member) if m]
+
+class ExhaustiveOrder:
+    """Every positive-weight streamer once, in weighted-random order fixed at the start."""
+
+    __slots__ = ("order", "position")
+
+    def __init__(self, weights: Sequence[float] | None, n: int, rng: np.random.Generator) -> None:
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        keys = rng.exponential(size=n)
+        positive = w > 0
+        keys[positive] /= w[positive]
+        keys[~positive] = np.inf
+        order = np.argsort(keys, kind="stable")
+        self.order: list[int] = order[: int(positive.sum())].tolist()
+        self.position = 0
+
+    def __len__(self) -> int:
+        return len(self.order) - self.position
+
+    def draw(self, uniform: Uniform) -> int:
+        i = self.order[self.position]
+        self.position += 1
+        return i
 
 
 class SumTree:
-    """Members drawn by weight from a sum tree (each node the exact sum of its children).
+    """Weighted draws from a binary sum tree; O(log n) draws and updates.
 
-    O(log n) per draw and update, in Python.
-
-    Sums are recomputed from the children on every update rather than adjusted by differences,
-    so removing a huge weight leaves a tiny one intact (no floating-point drift).
+    Each node is recomputed as the exact sum of its two children on every update (never
+    adjusted by differences), so sums do not drift: removing a huge weight leaves a tiny one
+    intact, and the tree's content depends only on the current weights.
     """
 
-    __slots__ = ("count", "leaves", "tree", "weights")
+    __slots__ = ("leaves", "tree", "weights")
 
     def __init__(self, weights: Sequence[float], present: Sequence[bool]) -> None:
-        self.weights = [float(w) for w in weights]
+        self.weights = list(weights)
         leaves = 1
         while leaves < max(1, len(self.weights)):
             leaves *= 2
         self.leaves = leaves
         tree = [0.0] * (2 * leaves)
         tree[leaves : leaves + len(self.weights)] = [
-            w if p else 0.0 for w, p in zip(self.weights, present, strict=False)
+            w if p and w > 0 else 0.0 for w, p in zip(self.weights, present, strict=True)
         ]
         for node in range(leaves - 1, 0, -1):
             tree[node] = tree[2 * node] + tree[2 * node + 1]
         self.tree = tree
-        self.count = sum(1 for w in tree[leaves:] if w > 0)
 
-    def __len__(self) -> int:
-        return self.count
-
-    def __contains__(self, i: int) -> bool:
-        return self.tree[self.leaves + i] > 0
-
-    def weight(self, i: int) -> float:
-        return self.weights[i]
-
-    def _set(self, i: int, value: float) -> None:
+    def set(self, i: int, value: float) -> None:
         tree = self.tree
         node = self.leaves + i
         tree[node] = value
@@ -179,9 +182,10 @@ class SumTree:
             tree[node] = tree[2 * node] + tree[2 * node + 1]
             node >>= 1
 
-    def draw(self, uniform: Callable[[], float]) -> int:
-        tree = self.tree
-        leaves = self.leaves
+    def draw(self, uniform: Uniform) -> int:
+        tree, leaves = self.tree, self.leaves
+        if tree[1] <= 0:
+            raise LookupError("draw from an empty pool")
         x = uniform() * tree[1]
         node = 1
         while node < leaves:
@@ -192,29 +196,9 @@ class SumTree:
                 node += 1
         if tree[node] > 0:
             return node - leaves
-        # Rounding put x past the last positive leaf of a subtree: take the nearest member.
-        return self._nearest_member(node - leaves)
-
-    def _nearest_member(self, i: int) -> int:
-        tree, leaves = self.tree, self.leaves
-        for j in range(i, -1, -1):
+        # Rounding carried x past the last positive leaf of a subtree: the nearest candidate
+        # to the left is the one whose interval x was meant to fall in.
+        for j in range(node - leaves, -1, -1):
             if tree[leaves + j] > 0:
                 return j
-        for j in range(i + 1, len(self.weights)):
-            if tree[leaves + j] > 0:
-                return j
-        raise LookupError("draw from an empty pool")
-
-    def remove(self, i: int) -> None:
-        if self.tree[self.leaves + i] > 0:
-            self.count -= 1
-            self._set(i, 0.0)
-
-    def add(self, i: int) -> None:
-        if self.tree[self.leaves + i] == 0 and self.weights[i] > 0:
-            self.count += 1
-            self._set(i, self.weights[i])
-
-    def state(self) -> list[int]:
-        leaves = self.leaves
-        return [i for i in range(len(self.weights)) if self.tree[leaves + i] > 0]
+        return next(j for j in range(len(self.weights)) if tree[leaves + j] > 0)

@@ -16,6 +16,9 @@ import functools
 import itertools
 import math
 import numbers
+from collections.abc import Iterator
+from itertools import islice
+from operator import length_hint
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -131,31 +134,47 @@ def resolve_seed(random_state: RandomStateLike, inherited: Seed | None = None) -
 class Uniforms:
     """An endless source of uniform floats in [0, 1), drawn ``BLOCK`` at a time.
 
+    Call it for one float, or iterate :meth:`block` in a hot loop; both share one position.
     The state is the bit generator's state when the current block was drawn plus the position
     in it, so a checkpoint is exact and small.
     """
 
-    __slots__ = ("_block", "_gen", "_iter", "_start")
+    __slots__ = ("_gen", "_iter", "_start")
 
     def __init__(self, gen: np.random.Generator) -> None:
         self._gen = gen
         self._start: Any = gen.bit_generator.state
-        self._block: list[float] = []
-        self._iter = iter(self._block)
+        self._iter: Iterator[float] = iter(())
 
-    def refill(self) -> list[float]:
-        """Draw the next block; return it (the caller iterates it)."""
-        self._start = self._gen.bit_generator.state
-        self._block = self._gen.random(BLOCK).tolist()
-        self._iter = iter(self._block)
-        return self._block
+    def block(self) -> Iterator[float]:
+        """The rest of the current block, or a new one if it is used up."""
+        if not length_hint(self._iter):
+            self._start = self._gen.bit_generator.state
+            self._iter = iter(self._gen.random(BLOCK).tolist())
+        return self._iter
 
     def __call__(self) -> float:
-        """One uniform float (for per-event draws; per-item loops iterate blocks)."""
         for u in self._iter:
             return u
-        self.refill()
-        return next(self._iter)
+        return next(self.block())
+
+    def state(self) -> list[Any]:
+        """``[bit generator state at the block's start, position in the block]``."""
+        left = length_hint(self._iter)
+        if left:
+            return [self._start, BLOCK - left]
+        return [self._gen.bit_generator.state, 0]
+
+    def load(self, state: list[Any]) -> None:
+        start, position = state
+        self._gen.bit_generator.state = start
+        self._start = start
+        if position:
+            self._iter = iter(self._gen.random(BLOCK).tolist())
+            for _ in islice(self._iter, position):
+                pass
+        else:
+            self._iter = iter(())
 
 
 #: Largest support for which a budget distribution is tabulated.

@@ -4,11 +4,12 @@ A mux is one loop (:func:`pescador.mux._mux_loop`) plus one of these policies. A
 the *slots*: each slot runs one activation of a child stream and has a pull function, a
 remaining budget and the child's iterator. The loop asks the policy for an ``order()`` of slot
 indices and tells it when a slot's activation ends (``ended(k)``); everything else about
-Stochastic, Shuffled, RoundRobin and Chain muxes lives here.
+Stochastic, Shuffled, RoundRobin and Chain muxes lives here, including their checkpoint state.
 
-Random decisions come from two generators derived from the mux's seed: one draws the per-item
-slot choices in blocks (no numpy call per item), the other the per-activation choices (which
-streamer, its budget). Child activation ``n`` gets the seed ``seed.child(n)``.
+Random decisions come from generators derived from the iteration's seed: ``generator(0)``
+draws the per-item slot choices (uniforms in blocks, no numpy call per item), ``generator(1)``
+the numpy budget draws, ``generator(2)`` uniforms for streamer choices and rounding, and
+``generator(3)`` the exhaustive order. Child activation ``n`` gets the seed ``seed.child(n)``.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from __future__ import annotations
 import math
 import sys
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Sequence
-from itertools import accumulate
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import accumulate, islice
 from typing import Any
 
 import numpy as np
 
-from ._pools import UniformPool, WeightedPool
-from ._rng import BLOCK, Seed, Uniforms, binomial_table, poisson_table
-from .core import Streamer, StreamIterator
-from .exceptions import PescadorError
+from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
+from ._rng import Seed, Uniforms, binomial_table, poisson_table
+from .core import Streamer, StreamIterator, load_state_of
+from .exceptions import PescadorError, StateError
 
 #: Budget of an activation without a rate limit (never reached).
 UNLIMITED = sys.maxsize
@@ -55,6 +56,7 @@ class Slots:
         self.left: list[int] = []
         self.iters: list[StreamIterator[Any] | None] = []
         self.idx: list[int] = []
+        self.cids: list[int] = []  # which child seed each slot's activation has
 
     def order(self) -> Iterator[int]:
         """The slot to pull next, for as long as the mux runs."""
@@ -68,14 +70,29 @@ class Slots:
         """Where an error came from, for the note added to it."""
         return f"raised by streamer {i} of {self.name}: {self.streamers[i]!r}"
 
-    def open(self, k: int, i: int, budget: int, stream: Streamer | None = None) -> None:
-        """Start an activation of streamer ``i`` (or ``stream``) in slot ``k`` with ``budget``."""
-        seed = self.seed
+    def open(
+        self,
+        k: int,
+        i: int,
+        budget: int,
+        stream: Streamer | None = None,
+        resume: list[Any] | None = None,
+    ) -> None:
+        """Start an activation of streamer ``i`` (or ``stream``) in slot ``k`` with ``budget``.
+
+        ``resume`` is the slot's entry from a checkpoint (see :meth:`slot_state`).
+        """
         if stream is None:
             stream = self.streamers[i]
-        child = stream._iterate(None, seed.child(self.opened), False)
-        self.opened += 1
+        if resume is None:
+            cid = self.opened
+            self.opened += 1
+        else:
+            cid = resume[2]
+        child = stream._iterate(None, self.seed.child(cid), False)
         try:
+            if resume is not None:
+                load_state_of(child, resume[3])
             pull = iter(child).__next__
         except Exception as exc:
             add_note(exc, self.describe(i))
@@ -85,11 +102,13 @@ class Slots:
             self.left.append(budget)
             self.iters.append(child)
             self.idx.append(i)
+            self.cids.append(cid)
         else:
             self.pulls[k] = pull
             self.left[k] = budget
             self.iters[k] = child
             self.idx[k] = i
+            self.cids[k] = cid
 
     def finish(self, k: int) -> int:
         """Close slot ``k``'s activation and return how many items it delivered."""
@@ -104,6 +123,21 @@ class Slots:
     def close(self) -> None:
         for k in range(len(self.iters)):
             self.finish(k)
+
+    # -- checkpoint state -------------------------------------------------------------------
+    def slot_state(self, k: int) -> list[Any]:
+        """``[streamer, budget left, child seed, child state]`` of a live slot."""
+        child = self.iters[k]
+        assert child is not None
+        return [self.idx[k], self.left[k], self.cids[k], child._state_dict()]
+
+    def state(self) -> dict[str, Any]:
+        """The policy's position (the mux iterator adds the kind, count and shape)."""
+        raise NotImplementedError
+
+    def restore_slots(self, slots: list[list[Any]]) -> None:
+        for k, entry in enumerate(slots):
+            self.open(k, entry[0], entry[1], resume=entry)
 
 
 class RandomSlots(Slots):
@@ -124,16 +158,12 @@ class RandomSlots(Slots):
         self.n_live = 0
         self.total = 0.0  # the live slots' total weight
         self.scale = [0.0]  # the same, shared with order()
-        self.sel = seed.generator(0)
-        self.block_state: Any = {}
-        self.block: Iterator[float] = iter(())
+        self.sel = Uniforms(seed.generator(0))
 
     def order(self) -> Iterator[int]:
-        sel = self.sel
         cum = self.cum
         while self.n_live:
-            self.block_state = sel.bit_generator.state
-            self.block = block = iter(sel.random(BLOCK).tolist())
+            block = self.sel.block()
             if self.uniform:
                 for u in block:
                     n = self.n_live
@@ -168,7 +198,14 @@ class RandomSlots(Slots):
         self.finish(k)
         last = self.n_live - 1
         if k != last:
-            tables: tuple[list[Any], ...] = (self.pulls, self.left, self.iters, self.idx, self.w)
+            tables: tuple[list[Any], ...] = (
+                self.pulls,
+                self.left,
+                self.iters,
+                self.idx,
+                self.cids,
+                self.w,
+            )
             for table in tables:
                 table[k], table[last] = table[last], table[k]
         self.n_live = last
@@ -181,9 +218,8 @@ class RandomSlots(Slots):
         self.total = 0.0
         self.cum.clear()
 
-    def live_weight(self) -> float:
-        """The total weight of the live slots."""
-        return self.total
+    def live_slots(self) -> list[list[Any]]:
+        return [self.slot_state(k) for k in range(self.n_live)]
 
 
 class StochasticPolicy(RandomSlots):
@@ -201,42 +237,56 @@ class StochasticPolicy(RandomSlots):
         mode: str,
         dist: str,
         prune: bool,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         n = len(streamers)
-        candidates = range(n) if weights is None else np.flatnonzero(weights > 0).tolist()
-        uniform = weights is None or bool(np.all(weights[candidates] == weights[candidates[0]]))
-        super().__init__(name, streamers, seed, uniform)
-        self.weights = [1.0] * n if weights is None else weights.tolist()
-        self.pool: UniformPool | WeightedPool = (
-            UniformPool(n, candidates) if uniform else WeightedPool(self.weights)
-        )
-        self.n_valid = len(self.pool)  # candidates not pruned
+        wlist = [1.0] * n if weights is None else [float(w) for w in weights]
+        positive = [w for w in wlist if w > 0]
+        super().__init__(name, streamers, seed, uniform=len(set(positive)) == 1)
+        self.weights = wlist
         self.rate = rate
         self.mode = mode
         self.dist = dist
         self.prune = prune
         self.act = seed.generator(1)  # budgets (numpy scalar draws: state is exact)
         self.uni = Uniforms(seed.generator(2))  # streamer choices and rounding
-        # Empty activations since the last productive one (to end rather than spin, A6).
-        self.empty_epoch = 1
-        self.empty_stamp = [0] * n
-        self.empty_count = 0
+        self.pool: CandidatePool | ExhaustiveOrder
+        if mode == "exhaustive":
+            self.pool = ExhaustiveOrder(wlist, n, seed.generator(3))
+        else:
+            self.pool = CandidatePool(wlist, n)
         self.pruned = [False] * n
+        self.n_valid = len(positive)  # candidates not pruned
+        # Streamers that came up empty since the last productive activation (A6: end
+        # instead of spinning when all did); only tracked without pruning.
+        self.empty = [False] * n
+        self.n_empty = 0
+        if resume is None:
+            self.fill(n_active)
+        else:
+            self.restore(resume)
+        self.reweigh()
 
+    def fill(self, n_active: int) -> None:
         chosen: list[int] = []
         for _ in range(n_active):
             if not len(self.pool):
                 break
-            i = self.pool.draw(self.uni)
-            if mode != "with_replacement":
-                self.pool.remove(i, permanently=mode == "exhaustive")
-            chosen.append(i)
+            chosen.append(self.take())
         self.w = [self.weights[i] for i in chosen]
         self.n_live = len(chosen)
         total = sum(self.w)
         for k, i in enumerate(chosen):
             self.open(k, i, self.budget(self.w[k], total - self.w[k]))
-        self.reweigh()
+
+    def take(self) -> int:
+        """Draw a streamer for a slot and check it out of the pool."""
+        pool = self.pool
+        i = pool.draw(self.uni)
+        if self.mode == "single_active":
+            assert isinstance(pool, CandidatePool)
+            pool.exclude(i)
+        return i
 
     def budget(self, w_new: float, w_others: float) -> int:
         """Draw an activation's item budget ``R`` (mean ``rate``, at least 1)."""
@@ -270,54 +320,108 @@ class StochasticPolicy(RandomSlots):
         taken = self.finish(k)
         i = self.idx[k]
         pool = self.pool
-        single = self.mode == "single_active"
         if taken:
-            if self.empty_count:
-                self.empty_epoch += 1
-                self.empty_count = 0
-            if single:
-                pool.add(i)
+            if self.n_empty:
+                self.empty = [False] * len(self.empty)
+                self.n_empty = 0
         elif self.prune:
             if not self.pruned[i]:
                 self.pruned[i] = True
                 self.n_valid -= 1
-                pool.remove(i, permanently=True)
-        else:
-            if self.empty_stamp[i] != self.empty_epoch:
-                self.empty_stamp[i] = self.empty_epoch
-                self.empty_count += 1
-                if self.empty_count >= self.n_valid:
-                    self.stop()  # every candidate came up empty since the last item (A6)
-                    return
-            if single:
-                pool.add(i)
+                if isinstance(pool, CandidatePool):
+                    pool.exclude(i)
+        elif not self.empty[i]:
+            self.empty[i] = True
+            self.n_empty += 1
+            if self.n_empty >= self.n_valid:
+                self.stop()  # every candidate came up empty since the last item (A6)
+                return
+        if self.mode == "single_active" and not self.pruned[i]:
+            assert isinstance(pool, CandidatePool)
+            pool.include(i)
         if not len(pool):
             self.kill(k)
             return
-        j = pool.draw(self.uni)
-        if self.mode != "with_replacement":
-            pool.remove(j, permanently=self.mode == "exhaustive")
+        j = self.take()
         w_new = self.weights[j]
-        self.open(k, j, self.budget(w_new, self.live_weight() - self.w[k]))
+        self.open(k, j, self.budget(w_new, self.total - self.w[k]))
         if w_new != self.w[k]:
             self.w[k] = w_new
             self.reweigh()
+
+    def state(self) -> dict[str, Any]:
+        pool = self.pool
+        state: dict[str, Any] = {
+            "opened": self.opened,
+            "slots": self.live_slots(),
+            "sel": self.sel.state(),
+            "uni": self.uni.state(),
+            "act": self.act.bit_generator.state,
+            "pruned": pack_flags(self.pruned),
+        }
+        if isinstance(pool, ExhaustiveOrder):
+            state["position"] = pool.position
+        else:
+            state["tree"] = pool.tree is not None
+        if self.n_empty:
+            state["empty"] = pack_flags(self.empty)
+        return state
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        n = len(self.streamers)
+        self.opened = state["opened"]
+        self.sel.load(state["sel"])
+        self.uni.load(state["uni"])
+        self.act.bit_generator.state = state["act"]
+        self.pruned = unpack_flags(state["pruned"], n)
+        self.n_valid -= sum(p for p, w in zip(self.pruned, self.weights, strict=True) if w > 0)
+        self.empty = unpack_flags(state.get("empty", ""), n)
+        self.n_empty = sum(self.empty)
+        pool = self.pool
+        slots = state["slots"]
+        if isinstance(pool, ExhaustiveOrder):
+            pool.position = state["position"]
+        else:
+            for i in np.flatnonzero(self.pruned).tolist():
+                pool.exclude(i)
+            if self.mode == "single_active":
+                for entry in slots:
+                    pool.exclude(entry[0])
+            if state["tree"]:
+                pool.use_tree()
+        self.w = [self.weights[entry[0]] for entry in slots]
+        self.n_live = len(slots)
+        self.restore_slots(slots)
 
 
 class ShuffledPolicy(RandomSlots):
     """ShuffledMux: every streamer with positive weight has a slot; ended ones restart."""
 
     def __init__(
-        self, name: str, streamers: Sequence[Streamer], seed: Seed, weights: np.ndarray | None
+        self,
+        name: str,
+        streamers: Sequence[Streamer],
+        seed: Seed,
+        weights: np.ndarray | None,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         n = len(streamers)
-        members = range(n) if weights is None else np.flatnonzero(weights > 0).tolist()
-        uniform = weights is None or bool(np.all(weights[members] == weights[members[0]]))
-        super().__init__(name, streamers, seed, uniform)
-        self.w = [1.0 if weights is None else float(weights[i]) for i in members]
-        self.n_live = len(members)
-        for k, i in enumerate(members):
-            self.open(k, i, UNLIMITED)
+        wlist = [1.0] * n if weights is None else [float(w) for w in weights]
+        members = [i for i, w in enumerate(wlist) if w > 0]
+        super().__init__(name, streamers, seed, len({wlist[i] for i in members}) == 1)
+        self.weights = wlist
+        if resume is None:
+            self.w = [wlist[i] for i in members]
+            self.n_live = len(members)
+            for k, i in enumerate(members):
+                self.open(k, i, UNLIMITED)
+        else:
+            self.opened = resume["opened"]
+            self.sel.load(resume["sel"])
+            slots = resume["slots"]
+            self.w = [wlist[entry[0]] for entry in slots]
+            self.n_live = len(slots)
+            self.restore_slots(slots)
         self.reweigh()
 
     def ended(self, k: int) -> None:
@@ -326,24 +430,50 @@ class ShuffledPolicy(RandomSlots):
         else:
             self.kill(k)  # yielded nothing since its start: drop it for this iteration
 
+    def state(self) -> dict[str, Any]:
+        return {"opened": self.opened, "slots": self.live_slots(), "sel": self.sel.state()}
+
 
 class RoundRobinPolicy(Slots):
     """RoundRobinMux: one item per live streamer per turn, in order (or permuted per pass)."""
 
-    def __init__(self, name: str, streamers: Sequence[Streamer], seed: Seed, mode: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        streamers: Sequence[Streamer],
+        seed: Seed,
+        mode: str,
+        resume: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(name, streamers, seed)
+        n = len(streamers)
         self.mode = mode
         self.sel = seed.generator(0)
-        self.alive = [False] * len(streamers)
+        self.alive = [False] * n
         self.turns: list[int] = []
-        self.produced = 0
-        self.restart(list(range(len(streamers))))
+        self.turn = 0  # position in the current pass's turns
+        self.produced = 0  # items since the streams were last (re)started
+        if resume is None:
+            self.restart(list(range(n)))
+            return
+        self.opened = resume["opened"]
+        self.sel.bit_generator.state = resume["sel"]
+        self.turns, self.turn, self.produced = resume["turns"], resume["turn"], resume["produced"]
+        self.pulls = [_finished] * n
+        self.left = [UNLIMITED] * n
+        self.iters = [None] * n
+        self.idx = list(range(n))
+        self.cids = [0] * n
+        for entry in resume["slots"]:
+            self.alive[entry[0]] = True
+            self.open(entry[0], entry[0], UNLIMITED, resume=entry)
 
     def restart(self, turns: list[int]) -> None:
         for i in turns:
             self.open(i, i, UNLIMITED)
             self.alive[i] = True
         self.turns = turns
+        self.turn = 0
         self.produced = 0
 
     def order(self) -> Iterator[int]:
@@ -357,30 +487,61 @@ class RoundRobinPolicy(Slots):
                     restart = self.sel.permutation(len(restart)).tolist()
                 self.restart(restart)
                 continue
-            yield from turns
+            while self.turn < len(turns):
+                self.turn += 1
+                yield turns[self.turn - 1]
             alive = self.alive
             self.turns = [k for k in turns if alive[k]]
+            self.turn = 0
 
     def ended(self, k: int) -> None:
         self.produced += self.finish(k)
         self.alive[k] = False
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened,
+            "slots": [self.slot_state(k) for k in range(len(self.iters)) if self.alive[k]],
+            "turns": self.turns,
+            "turn": self.turn,
+            "produced": self.produced,
+            "sel": self.sel.bit_generator.state,
+        }
 
 
 class ChainPolicy(Slots):
     """ChainMux: one slot running the streamers one after another."""
 
     def __init__(
-        self, name: str, source: Callable[[], Iterator[Any]], seed: Seed, cycle: bool
+        self,
+        name: str,
+        source: Callable[[], Iterator[Any]],
+        seed: Seed,
+        cycle: bool,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name, [], seed)
         self.source = source
         self.cycle = cycle
         self.pending: Iterator[Any] = source()
         self.position = -1  # index of the running streamer in the current pass
-        self.produced = 0
+        self.produced = 0  # items in the current pass, before the running streamer
         self.live = True
         self.current: Streamer | None = None
-        self.advance()
+        if resume is None:
+            self.advance()
+            return
+        self.opened = resume["opened"]
+        self.produced = resume["produced"]
+        if resume["slot"] is None:
+            self.live = False
+            return
+        self.position = resume["slot"][0]
+        stream = next(islice(self.pending, self.position, None), None)
+        if stream is None:
+            raise StateError(f"cannot resume {name}: it now has fewer streamers")
+        self.current = stream if isinstance(stream, Streamer) else _as_streamer(stream, name)
+        self.open(0, self.position, UNLIMITED, self.current, resume=resume["slot"])
 
     def describe(self, i: int) -> str:
         return f"raised by streamer {i} of {self.name}: {self.current!r}"
@@ -390,10 +551,9 @@ class ChainPolicy(Slots):
         while True:
             for item in self.pending:
                 self.position += 1
-                self.current = (
-                    item if isinstance(item, Streamer) else _as_streamer(item, self.name)
-                )
-                self.open(0, self.position, UNLIMITED, self.current)
+                stream = item if isinstance(item, Streamer) else _as_streamer(item, self.name)
+                self.current = stream
+                self.open(0, self.position, UNLIMITED, stream)
                 return
             if not (self.cycle and self.produced):
                 self.live = False
@@ -409,6 +569,14 @@ class ChainPolicy(Slots):
     def ended(self, k: int) -> None:
         self.produced += self.finish(k)
         self.advance()
+
+    def state(self) -> dict[str, Any]:
+        live = self.live and self.iters and self.iters[0] is not None
+        return {
+            "opened": self.opened,
+            "produced": self.produced,
+            "slot": self.slot_state(0) if live else None,
+        }
 
 
 def _as_streamer(item: Any, name: str) -> Streamer:

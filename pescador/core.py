@@ -19,11 +19,12 @@ import inspect
 import math
 import numbers
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain, compress, islice, repeat
 from operator import length_hint
 from typing import Any, TypeVar
 
+from . import _state
 from ._rng import Seed, resolve_seed
 from .exceptions import PescadorError
 
@@ -90,9 +91,9 @@ class _Activation:
 
     __slots__ = ("live", "owner", "source")
 
-    def __init__(self, owner: Streamer | None, source: Iterator[Any]) -> None:
+    def __init__(self, owner: Streamer | None, source: Any) -> None:
         self.owner = owner
-        self.source = source
+        self.source: Any = source
         self.live = True
         if owner is not None:
             owner.active_count_ += 1
@@ -127,38 +128,64 @@ class _Activation:
 class StreamIterator(Iterator[_T]):
     """One pass over a stream: the stateful object behind every pescador iteration.
 
-    Subclasses say how to open the pass (:meth:`_open`); this class supplies the generator-like
-    behaviour shared by all of them: lazy start on the first ``next`` (or ``iter``), ``max_iter``
-    truncation that never pulls an extra item, an ``active`` count on the owning stream, ``close``
-    and the context manager, and a count of the items delivered so far.
+    Subclasses say how to open the pass (:meth:`_open`) and what their position is
+    (:meth:`_own_state`); this class supplies the generator-like behaviour shared by all of
+    them: lazy start on the first ``next`` (or ``iter``), ``max_iter`` truncation that never
+    pulls an extra item, an ``active`` count on the owning stream, ``close`` and the context
+    manager, a count of the items delivered, and checkpoint state.
 
     Iterating it in a ``for`` loop (or ``list``) uses a C-level iterator returned by
     ``__iter__``; ``next(it)`` takes a slightly slower Python path. Both share one position.
+
+    Checkpoints: :meth:`state_dict` describes the items delivered so far as a small dict of
+    JSON types; ``stream.iterate(state=state)`` (or :meth:`load_state_dict` before the first
+    ``next``) continues exactly after them.
     """
 
-    __slots__ = ("__weakref__", "_activation", "_fast", "_limit", "_seed", "_source", "_tally")
+    __slots__ = (
+        "__weakref__",
+        "_activation",
+        "_fast",
+        "_limit",
+        "_resume",
+        "_seed",
+        "_source",
+        "_tally",
+    )
+
+    #: The name written in, and expected from, this iterator's state.
+    kind = "iterator"
 
     def __init__(self, max_iter: Any = None, seed: Seed | None = None) -> None:
         self._limit = None if max_iter is None else check_max_iter(max_iter)
         self._seed = seed
         self._fast: Iterator[_T] | None = None
         self._tally: Iterator[bool] | None = None
-        self._source: Iterator[Any] | None = None
+        self._source: Any = None
         self._activation: _Activation | None = None
+        self._resume: dict[str, Any] | None = None
 
     # -- what subclasses provide ------------------------------------------------------------
-    def _open(self) -> tuple[Iterator[_T], Streamer | None]:
-        """Start the pass: return the raw item iterator and the stream whose count it holds."""
+    def _open(self) -> tuple[Iterable[_T], Streamer | None]:
+        """Start the pass: return the raw items and the stream whose ``active`` count it holds.
+
+        When resuming, ``self._resume`` holds the state to continue from.
+        """
         raise NotImplementedError
+
+    def _own_state(self) -> dict[str, Any]:
+        """The subclass's part of the state (called only after the pass started)."""
+        return {}
 
     # -- generator-like behaviour -----------------------------------------------------------
     def _start(self) -> Iterator[_T]:
         source, owner = self._open()
         self._source = source
-        self._tally = tally = repeat(True, _BIG)
+        done = self._resume["n"] if self._resume is not None else 0
+        self._tally = tally = repeat(True, _BIG - done)
         fast: Iterator[_T] = compress(source, tally)
         if self._limit is not None:
-            fast = islice(fast, self._limit)
+            fast = islice(fast, max(0, self._limit - done))
         if owner is not None:
             self._activation = activation = _Activation(owner, source)
             fast = chain(fast, activation)
@@ -182,6 +209,8 @@ class StreamIterator(Iterator[_T]):
 
         Idempotent. A pass that never started is simply marked finished.
         """
+        if self._fast is None:
+            self._tally = repeat(True, _BIG - self.items_delivered)
         self._fast = _EMPTY
         activation, self._activation = self._activation, None
         source, self._source = self._source, None
@@ -205,9 +234,72 @@ class StreamIterator(Iterator[_T]):
 
     @property
     def items_delivered(self) -> int:
-        """How many items this iterator has delivered so far."""
+        """How many items this iterator has delivered so far (before a checkpoint included)."""
         tally = self._tally
-        return 0 if tally is None else _BIG - length_hint(tally)
+        if tally is None:
+            return self._resume["n"] if self._resume is not None else 0
+        return _BIG - length_hint(tally)
+
+    # -- checkpoint state -------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The position of this iterator: the items delivered so far, as JSON types.
+
+        ``stream.iterate(state=it.state_dict())`` on the same stream (or an identical one, in
+        another process) continues with the item that would have come next.
+
+        Raises
+        ------
+        StateError
+            If a source of the pipeline cannot describe its position.
+        """
+        return _state.wrap(self._state_dict())
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (from :meth:`state_dict`); call before the first ``next``.
+
+        Raises
+        ------
+        StateError
+            If the iterator has started, or the state comes from a different pipeline or
+            state format.
+        """
+        self._load(_state.unwrap(state))
+
+    def _state_dict(self) -> dict[str, Any]:
+        if self._fast is None:
+            if self._resume is not None:
+                return dict(self._resume)
+            return {"kind": self.kind, "n": 0}
+        if self._fast is _EMPTY or (self._activation is not None and not self._activation.live):
+            return {"kind": self.kind, "n": self.items_delivered, "done": True}
+        return {"kind": self.kind, "n": self.items_delivered, **self._own_state()}
+
+    def _load(self, state: Mapping[str, Any]) -> None:
+        if self._fast is not None:
+            raise _state.StateError("load_state_dict() must be called before the first next()")
+        self._resume = self._check_state(state)
+
+    def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate a state for this iterator (subclasses add their shape)."""
+        return _state.check(state, self.kind)
+
+
+def state_of(source: Any) -> dict[str, Any] | None:
+    """The state of a source iterator, if it can describe its position."""
+    if isinstance(source, StreamIterator):
+        return source._state_dict()
+    state_dict = getattr(source, "state_dict", None)
+    if state_dict is not None and hasattr(source, "load_state_dict"):
+        return dict(state_dict())
+    return None
+
+
+def load_state_of(source: Any, state: Mapping[str, Any]) -> None:
+    """Restore a source iterator's position (see :func:`state_of`)."""
+    if isinstance(source, StreamIterator):
+        source._load(state)
+    else:
+        source.load_state_dict(state)
 
 
 class _StreamerIterator(StreamIterator[Any]):
@@ -215,9 +307,16 @@ class _StreamerIterator(StreamIterator[Any]):
 
     ``counted`` says whether it counts in the stream's ``active``: iterations a mux makes of
     its children do not, as in pescador 3.0 where muxes worked on copies.
+
+    State: the items delivered; the source's own state if it can describe its position (a
+    pescador iterator, or any object with ``state_dict``/``load_state_dict``), else the source
+    is re-run and the delivered items skipped; and the activation's seed if the generator
+    function asked for an :data:`ACTIVATION_RNG`.
     """
 
-    __slots__ = ("_counted", "_stream")
+    __slots__ = ("_counted", "_seeded", "_stream")
+
+    kind = "Streamer"
 
     def __init__(
         self,
@@ -232,31 +331,80 @@ class _StreamerIterator(StreamIterator[Any]):
         self._tally = None
         self._source = None
         self._activation = None
+        self._resume = None
         self._stream = stream
         self._counted = counted
+        self._seeded = False
 
-    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
         stream = self._stream
         if stream.stream_ is not None:
             return stream.stream_, None
-        return stream._source(self._seed), stream if self._counted else None
+        resume = self._resume
+        if resume is not None and "seed" in resume:
+            self._seed = Seed.from_json(resume["seed"])
+            self._seeded = True
+        elif callable(stream.streamer) and _rng_parameters(stream.streamer):
+            self._seed = resolve_seed(None, self._seed)
+            self._seeded = True
+        source = stream._source(self._seed)
+        if resume is not None and not resume.get("done"):
+            if "source" in resume:
+                load_state_of(source, resume["source"])
+            else:
+                source = iter(source)
+                _state.skip(source, resume["n"], repr(stream))
+        elif resume is not None:
+            source = _EMPTY
+        return source, stream if self._counted else None
+
+    def _own_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self._seeded and self._seed is not None:
+            state["seed"] = self._seed.to_json()
+        source = state_of(self._source)
+        if source is not None:
+            state["source"] = source
+        return state
 
 
 class _CycleIterator(_StreamerIterator):
-    """Endless passes over a stream; ends after a pass that yields nothing."""
+    """Endless passes over a stream; ends after a pass that yields nothing.
 
-    __slots__ = ()
+    State: the items delivered, and the current pass (its number and its own state).
+    """
+
+    __slots__ = ("_pass", "_pass_number")
+
+    kind = "cycle"
+    _pass: StreamIterator[Any] | None
+    _pass_number: int
 
     def _passes(self) -> Iterator[Any]:
-        stream, seed = self._stream, self._seed
+        stream, seed, resume = self._stream, self._seed, self._resume
         while True:
             one_pass = stream._iterate(None, seed, self._counted)
+            if resume is not None:
+                self._pass_number = resume["pass"]
+                if resume["current"] is not None:
+                    one_pass._load(resume["current"])
+                resume = None
+            self._pass = one_pass
             yield from one_pass
             if not one_pass.items_delivered:
                 return
+            self._pass_number += 1
 
-    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
+        self._pass_number = 0
+        self._pass = None
+        if self._resume is not None and self._resume.get("done"):
+            return _EMPTY, None
         return self._passes(), None
+
+    def _own_state(self) -> dict[str, Any]:
+        current = None if self._pass is None else self._pass._state_dict()
+        return {"pass": self._pass_number, "current": current}
 
 
 class Streamer:
@@ -322,8 +470,8 @@ class Streamer:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # -- activation -------------------------------------------------------------------------
-    def _source(self, seed: Seed | None) -> Iterator[Any]:
-        """Start one activation's raw iterator (called at the first ``next``)."""
+    def _source(self, seed: Seed | None) -> Iterable[Any]:
+        """One activation's raw items, not yet started (called at the first ``next``)."""
         streamer = self.streamer
         if isinstance(streamer, Streamer):
             return streamer._call(self.args, self.kwargs, seed)
@@ -332,10 +480,10 @@ class Streamer:
             wanted = _rng_parameters(streamer)
             if wanted:
                 kwargs = self._with_rngs(wanted, seed)
-            stream = streamer(*self.args, **kwargs)
+            stream: Any = streamer(*self.args, **kwargs)
             if isinstance(stream, StreamIterator) and stream._seed is None:
                 stream._seed = seed  # a map over a mux: the mux inherits the seed
-            return iter(stream)
+            return stream
         return iter(streamer)
 
     def _with_rngs(self, wanted: tuple[tuple[str, int], ...], seed: Seed | None) -> dict[str, Any]:
@@ -367,7 +515,7 @@ class Streamer:
     def __enter__(self) -> Streamer:
         if self.stream_ is not None:
             return self
-        source = self._source(None)
+        source = iter(self._source(None))
         activated = copy.copy(self)
         activated.stream_ = source
         activated.active_count_ = 0
@@ -392,14 +540,19 @@ class Streamer:
         return self.stream_ is not None
 
     # -- iteration --------------------------------------------------------------------------
-    def iterate(self, max_iter: Any = None) -> StreamIterator[Any]:
+    def iterate(
+        self, max_iter: Any = None, state: Mapping[str, Any] | None = None
+    ) -> StreamIterator[Any]:
         """Iterate over the stream once.
 
         Parameters
         ----------
         max_iter : int or None
-            Stop after this many items; ``None`` for no limit. The source is never asked for
-            more items than are delivered.
+            Stop after this many items (counting those delivered before ``state``); ``None``
+            for no limit. The source is never asked for more items than are delivered.
+        state : dict, optional
+            A checkpoint from :meth:`StreamIterator.state_dict` of an iteration of this
+            stream: continue right after the items it had delivered.
 
         Returns
         -------
@@ -407,28 +560,41 @@ class Streamer:
             A new, independent iterator. It starts (calls the generator function) at the first
             ``next``, and counts in :attr:`active` until it ends, is closed or is dropped.
         """
-        return self._iterate(max_iter, None)
+        it = self._iterate(max_iter, None)
+        if state is not None:
+            it.load_state_dict(state)
+        return it
 
-    def cycle(self, max_iter: Any = None) -> StreamIterator[Any]:
+    def cycle(
+        self, max_iter: Any = None, state: Mapping[str, Any] | None = None
+    ) -> StreamIterator[Any]:
         """Iterate over the stream again and again, restarting it each time it ends.
 
         Parameters
         ----------
         max_iter : int or None
             Stop after this many items in total; ``None`` for no limit.
+        state : dict, optional
+            A checkpoint from :meth:`StreamIterator.state_dict` of a ``cycle()`` of this
+            stream.
 
         Returns
         -------
         StreamIterator
             Infinite unless ``max_iter`` is given, or a pass yields nothing (then it ends).
         """
-        return _CycleIterator(self, max_iter)
+        it = _CycleIterator(self, max_iter)
+        if state is not None:
+            it.load_state_dict(state)
+        return it
 
-    def __call__(self, max_iter: Any = None, cycle: bool = False) -> StreamIterator[Any]:
-        """``self.cycle(max_iter)`` if ``cycle`` else ``self.iterate(max_iter)``."""
+    def __call__(
+        self, max_iter: Any = None, cycle: bool = False, state: Mapping[str, Any] | None = None
+    ) -> StreamIterator[Any]:
+        """``self.cycle(max_iter, state)`` if ``cycle`` else ``self.iterate(max_iter, state)``."""
         if cycle:
-            return self.cycle(max_iter)
-        return self.iterate(max_iter)
+            return self.cycle(max_iter, state)
+        return self.iterate(max_iter, state)
 
     def __iter__(self) -> Iterator[Any]:
         """A plain, fast iterator over one pass (use :meth:`iterate` for the stateful object)."""

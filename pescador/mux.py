@@ -24,12 +24,12 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _select
+from . import _select, _state
 from ._rng import RandomStateLike, Seed, check_random_state, resolve_seed
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError
@@ -62,9 +62,14 @@ def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
 
 
 class _MuxIterator(StreamIterator[Any]):
-    """One iteration of a mux: its policy (the slots and RNG state) and its loop."""
+    """One iteration of a mux: its policy (the slots and RNG state) and its loop.
 
-    __slots__ = ("_counted", "_mux", "policy")
+    State: the items delivered, the iteration's seed, the mux's shape (to reject a state from
+    a different mux) and the policy's state: slots with their children's states, random
+    generator positions, and pools.
+    """
+
+    __slots__ = ("_counted", "_mux", "_used_seed", "policy")
 
     def __init__(
         self, mux: BaseMux, max_iter: Any = None, seed: Seed | None = None, counted: bool = True
@@ -72,14 +77,39 @@ class _MuxIterator(StreamIterator[Any]):
         super().__init__(max_iter, seed)
         self._mux = mux
         self._counted = counted
+        self._used_seed: Seed | None = None
         self.policy: _select.Slots | None = None
 
-    def _open(self) -> tuple[Iterator[Any], Streamer | None]:
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return type(self._mux).__name__
+
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
         mux = self._mux
         if mux.stream_ is not None:
             return mux.stream_, None
-        self.policy = policy = mux._policy(resolve_seed(mux.random_state, self._seed))
-        return _mux_loop(policy), mux if self._counted else None
+        resume = self._resume
+        owner = mux if self._counted else None
+        if resume is None:
+            seed = resolve_seed(mux.random_state, self._seed)
+        elif resume.get("done"):
+            return iter(()), owner
+        else:
+            seed = Seed.from_json(resume["seed"])
+        self._used_seed = seed
+        self.policy = policy = mux._policy(seed, resume)
+        return _mux_loop(policy), owner
+
+    def _own_state(self) -> dict[str, Any]:
+        assert self.policy is not None and self._used_seed is not None
+        return {
+            "seed": self._used_seed.to_json(),
+            **self._mux._shape(),
+            **self.policy.state(),
+        }
+
+    def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        return _state.check(state, self.kind, **self._mux._shape())
 
 
 def _as_streamers(streamers: Any, name: str) -> list[Streamer]:
@@ -159,8 +189,13 @@ class BaseMux(Streamer):
         """The number of streamers."""
         return len(self.streamers)
 
-    def _policy(self, seed: Seed) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+        """The selection policy of one iteration (resuming from ``resume`` if given)."""
         raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
+
+    def _shape(self) -> dict[str, Any]:
+        """What a checkpoint must agree on to resume this mux."""
+        return {"n_streams": self.n_streams}
 
     def _iterate(self, max_iter: Any, seed: Seed | None, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
@@ -168,7 +203,7 @@ class BaseMux(Streamer):
     def __enter__(self) -> BaseMux:
         if self.stream_ is not None:
             return self
-        policy = self._policy(resolve_seed(self.random_state, None))
+        policy = self._policy(resolve_seed(self.random_state, None), None)
         activated = copy.copy(self)
         activated.stream_ = _mux_loop(policy)
         activated.active_count_ = 0
@@ -293,7 +328,7 @@ class StochasticMux(BaseMux):
         self.weights: np.ndarray | None = _check_weights(weights, self.n_streams, name)
         self.prune_empty_streams: bool = prune_empty_streams
 
-    def _policy(self, seed: Seed) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
         return _select.StochasticPolicy(
             repr(self),
             self.streamers,
@@ -304,7 +339,17 @@ class StochasticMux(BaseMux):
             mode=self.mode,
             dist=self.dist,
             prune=bool(self.prune_empty_streams),
+            resume=resume,
         )
+
+    def _shape(self) -> dict[str, Any]:
+        return {
+            "n_streams": self.n_streams,
+            "n_active": self.n_active,
+            "mode": self.mode,
+            "dist": self.dist,
+            "rate": self.rate,
+        }
 
 
 def _check_rate(rate: Any, dist: str, name: str) -> float | None:
@@ -361,8 +406,8 @@ class ShuffledMux(BaseMux):
             raise PescadorError("Cannot mux an empty collection")
         self.weights = _check_weights(weights, self.n_streams, type(self).__name__)
 
-    def _policy(self, seed: Seed) -> _select.Slots:
-        return _select.ShuffledPolicy(repr(self), self.streamers, seed, self.weights)
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+        return _select.ShuffledPolicy(repr(self), self.streamers, seed, self.weights, resume)
 
 
 class RoundRobinMux(BaseMux):
@@ -401,8 +446,11 @@ class RoundRobinMux(BaseMux):
             mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
         )
 
-    def _policy(self, seed: Seed) -> _select.Slots:
-        return _select.RoundRobinPolicy(repr(self), self.streamers, seed, self.mode)
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+        return _select.RoundRobinPolicy(repr(self), self.streamers, seed, self.mode, resume)
+
+    def _shape(self) -> dict[str, Any]:
+        return {"n_streams": self.n_streams, "mode": self.mode}
 
 
 class ChainMux(BaseMux):
@@ -454,8 +502,11 @@ class ChainMux(BaseMux):
             return super().__repr__()
         return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
 
-    def _policy(self, seed: Seed) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
         streamers = self.streamers
         source: Callable[[], Iterator[Any]]
         source = streamers.__iter__ if isinstance(streamers, list) else streamers
-        return _select.ChainPolicy(repr(self), source, seed, self.mode == "cycle")
+        return _select.ChainPolicy(repr(self), source, seed, self.mode == "cycle", resume)
+
+    def _shape(self) -> dict[str, Any]:
+        return {"mode": self.mode}
