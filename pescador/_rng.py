@@ -12,7 +12,6 @@ only built when a stream actually draws random numbers.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 import numbers
@@ -108,7 +107,12 @@ def _entropy_of_state(state: Any) -> int:
     return int.from_bytes(mixed.tobytes(), "little")
 
 
-def resolve_seed(random_state: RandomStateLike, inherited: Seed | None = None) -> Seed:
+#: The seed a parent hands a child: a Seed, or ``(parent_seed, k)`` for ``parent_seed.child(k)``
+#: (resolved only if the child draws random numbers: most children never do).
+InheritedSeed = Seed | tuple[Seed, int] | None
+
+
+def resolve_seed(random_state: RandomStateLike, inherited: InheritedSeed = None) -> Seed:
     """The seed for one iteration of a stream whose ``random_state`` is ``random_state``.
 
     A seeded stream is a recipe: the same ``random_state`` gives the same seed every time, and a
@@ -118,7 +122,10 @@ def resolve_seed(random_state: RandomStateLike, inherited: Seed | None = None) -
     """
     if random_state is None:
         if inherited is not None:
-            return inherited
+            if type(inherited) is tuple:
+                parent, k = inherited
+                return parent.child(k)  # type: ignore[union-attr, arg-type]
+            return inherited  # type: ignore[return-value]
         hi, lo = np.random.randint(0, 2**32, size=2, dtype=np.uint64).tolist()
         return Seed((hi << 32) | lo)
     if isinstance(random_state, (int, np.integer)):
@@ -181,37 +188,51 @@ class Uniforms:
 MAX_TABLE = 1 << 16
 
 
-@functools.lru_cache(maxsize=64)
-def binomial_table(n: int, q: float) -> list[float] | None:
-    """Cumulative probabilities of Binomial(n, q), for sampling by ``bisect_right(table, u)``.
+#: Above this probability of the new slot being drawn, the binomial budget falls back to
+#: Poisson (the binomial's ``n`` would explode).
+BINOMIAL_MAX_P = 0.9999
 
-    The last entry is infinity, so every ``u`` in [0, 1) maps into the support. ``None`` when
-    the support is too large to tabulate. Building consumes no randomness, so whether a table
-    is cached never changes a sampled sequence.
+
+def budget_table(dist: str, rate: float, p: float) -> list[float] | None:
+    """Cumulative probabilities of an activation's budget minus one, for inverse-CDF sampling.
+
+    ``binomial``: ``Binomial(n, 1 - p)`` with ``n = (rate - 1) / (1 - p)`` randomly rounded
+    (a mixture of the two neighbouring integers, so the mean is exactly ``rate - 1``), or
+    ``Poisson(rate - 1)`` when ``p`` exceeds :data:`BINOMIAL_MAX_P`. ``poisson``:
+    ``Poisson(rate - 1)``. Sample with ``bisect_right(table, u)`` for ``u`` uniform in [0, 1);
+    the last entry is infinity. ``None`` when the support is too large to tabulate. Building a
+    table consumes no randomness, so caching never changes a sampled sequence.
     """
-    if n + 1 > MAX_TABLE:
-        return None
-    if q >= 1.0:
-        return [0.0] * n + [math.inf]
-    log_q, log_p, head = math.log(q), math.log1p(-q), math.lgamma(n + 1)
-    pmf = [
-        math.exp(head - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q + (n - k) * log_p)
-        for k in range(n + 1)
-    ]
-    return _cdf(pmf)
-
-
-@functools.lru_cache(maxsize=8)
-def poisson_table(lam: float) -> list[float] | None:
-    """Cumulative probabilities of Poisson(lam), truncated where the tail is below 2**-60."""
+    if dist == "binomial" and p <= BINOMIAL_MAX_P:
+        q = 1.0 - p
+        n_real = (rate - 1.0) / q
+        n = int(n_real)
+        frac = n_real - n
+        if n + 2 > MAX_TABLE:
+            return None
+        low = [*_pmf_binomial(n, q), 0.0]
+        if frac:
+            high = _pmf_binomial(n + 1, q)
+            low = [(1.0 - frac) * a + frac * b for a, b in zip(low, high, strict=True)]
+        return _cdf(low)
+    lam = rate - 1.0
     top = int(lam + 12 * math.sqrt(lam) + 40)
     if top > MAX_TABLE:
         return None
     if lam == 0:
         return [math.inf]
     log_lam = math.log(lam)
-    pmf = [math.exp(k * log_lam - lam - math.lgamma(k + 1)) for k in range(top + 1)]
-    return _cdf(pmf)
+    return _cdf([math.exp(k * log_lam - lam - math.lgamma(k + 1)) for k in range(top + 1)])
+
+
+def _pmf_binomial(n: int, q: float) -> list[float]:
+    if q >= 1.0:
+        return [0.0] * n + [1.0]
+    log_q, log_p, head = math.log(q), math.log1p(-q), math.lgamma(n + 1)
+    return [
+        math.exp(head - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * log_q + (n - k) * log_p)
+        for k in range(n + 1)
+    ]
 
 
 def _cdf(pmf: list[float]) -> list[float]:

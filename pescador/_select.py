@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
-from ._rng import Seed, Uniforms, binomial_table, poisson_table
+from ._rng import BINOMIAL_MAX_P, Seed, Uniforms, budget_table
 from .core import Streamer, StreamIterator, load_state_of
 from .exceptions import PescadorError, StateError
 
@@ -89,7 +89,7 @@ class Slots:
             self.opened += 1
         else:
             cid = resume[2]
-        child = stream._iterate(None, self.seed.child(cid), False)
+        child = stream._iterate(None, (self.seed, cid), False)
         try:
             if resume is not None:
                 load_state_of(child, resume[3])
@@ -250,6 +250,7 @@ class StochasticPolicy(RandomSlots):
         self.prune = prune
         self.act = seed.generator(1)  # budgets (numpy scalar draws: state is exact)
         self.uni = Uniforms(seed.generator(2))  # streamer choices and rounding
+        self.tables: dict[float, list[float] | None] = {}  # budget tables (uniform weights)
         self.pool: CandidatePool | ExhaustiveOrder
         if mode == "exhaustive":
             self.pool = ExhaustiveOrder(wlist, n, seed.generator(3))
@@ -296,25 +297,26 @@ class StochasticPolicy(RandomSlots):
         dist = self.dist
         if dist == "constant":
             return math.ceil(rate)
-        # With uniform weights the budget distributions are few: sample them by inverse CDF
-        # from the uniform stream. Otherwise p varies per activation: ask numpy.
+        # With uniform weights p takes few values (one per number of live slots): sample
+        # from cached inverse-CDF tables with one uniform. Otherwise p varies: ask numpy.
+        if self.uniform:
+            key = w_others / w_new
+            table = self.tables.get(key)
+            if table is None:
+                table = self.tables[key] = budget_table(dist, rate, 1.0 / (key + 1.0))
+            if table:
+                return 1 + bisect_right(table, self.uni())
         if dist == "binomial" and w_others > 0:
             p = w_new / (w_others + w_new)
-            if p <= 0.9999:
+            if p <= BINOMIAL_MAX_P:
                 q = 1.0 - p
                 n_real = (rate - 1.0) / q
                 n = int(n_real)
                 # Randomised rounding keeps E[n] = n_real, hence E[R] = rate exactly.
                 if n_real > n and self.uni() < n_real - n:
                     n += 1
-                table = binomial_table(n, q) if self.uniform else None
-                if table is None:
-                    return 1 + int(self.act.binomial(n, q))
-                return 1 + bisect_right(table, self.uni())
-        table = poisson_table(rate - 1.0) if self.uniform else None
-        if table is None:
-            return 1 + int(self.act.poisson(rate - 1.0))
-        return 1 + bisect_right(table, self.uni())
+                return 1 + int(self.act.binomial(n, q))
+        return 1 + int(self.act.poisson(rate - 1.0))
 
     def ended(self, k: int) -> None:
         taken = self.finish(k)

@@ -22,10 +22,11 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain, compress, islice, repeat
 from operator import length_hint
-from typing import Any, TypeVar
+from types import GeneratorType
+from typing import Any, Generic, TypeVar
 
 from . import _state
-from ._rng import Seed, resolve_seed
+from ._rng import InheritedSeed, Seed, resolve_seed
 from .exceptions import PescadorError
 
 __all__ = [
@@ -44,6 +45,9 @@ _BIG = sys.maxsize
 
 #: What a finished iterator iterates over.
 _EMPTY: Iterator[Any] = iter(())
+
+#: How a Streamer starts an activation (see Streamer.streamer).
+_NESTED, _CALL, _ITER = "nested", "call", "iter"
 
 #: Marks a callable that returns a pescador iterator (the maps), so Streamer accepts it.
 FACTORY_MARK = "__pescador_iterator_factory__"
@@ -125,7 +129,7 @@ class _Activation:
                 owner.active_count_ -= 1
 
 
-class StreamIterator(Iterator[_T]):
+class StreamIterator(Generic[_T]):
     """One pass over a stream: the stateful object behind every pescador iteration.
 
     Subclasses say how to open the pass (:meth:`_open`) and what their position is
@@ -156,7 +160,7 @@ class StreamIterator(Iterator[_T]):
     #: The name written in, and expected from, this iterator's state.
     kind = "iterator"
 
-    def __init__(self, max_iter: Any = None, seed: Seed | None = None) -> None:
+    def __init__(self, max_iter: Any = None, seed: InheritedSeed = None) -> None:
         self._limit = None if max_iter is None else check_max_iter(max_iter)
         self._seed = seed
         self._fast: Iterator[_T] | None = None
@@ -322,7 +326,7 @@ class _StreamerIterator(StreamIterator[Any]):
         self,
         stream: Streamer,
         max_iter: Any = None,
-        seed: Seed | None = None,
+        seed: InheritedSeed = None,
         counted: bool = True,
     ) -> None:
         self._limit = None if max_iter is None else check_max_iter(max_iter)
@@ -344,7 +348,7 @@ class _StreamerIterator(StreamIterator[Any]):
         if resume is not None and "seed" in resume:
             self._seed = Seed.from_json(resume["seed"])
             self._seeded = True
-        elif callable(stream.streamer) and _rng_parameters(stream.streamer):
+        elif stream._plan[1]:
             self._seed = resolve_seed(None, self._seed)
             self._seeded = True
         source = stream._source(self._seed)
@@ -360,7 +364,7 @@ class _StreamerIterator(StreamIterator[Any]):
 
     def _own_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}
-        if self._seeded and self._seed is not None:
+        if self._seeded and isinstance(self._seed, Seed):
             state["seed"] = self._seed.to_json()
         source = state_of(self._source)
         if source is not None:
@@ -469,24 +473,43 @@ class Streamer:
         parts += [f"{k}={_short_repr(v)}" for k, v in self.kwargs.items()]
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    # -- activation -------------------------------------------------------------------------
-    def _source(self, seed: Seed | None) -> Iterable[Any]:
-        """One activation's raw items, not yet started (called at the first ``next``)."""
-        streamer = self.streamer
+    @property
+    def streamer(self) -> Any:
+        """The generator function or iterable this stream draws from."""
+        return self._plan[2]
+
+    @streamer.setter
+    def streamer(self, streamer: Any) -> None:
+        # How to start an activation, decided once: (how, ACTIVATION_RNG parameters, target).
+        self._plan: tuple[str, tuple[tuple[str, int], ...], Any]
         if isinstance(streamer, Streamer):
-            return streamer._call(self.args, self.kwargs, seed)
-        if callable(streamer):
-            kwargs = self.kwargs
-            wanted = _rng_parameters(streamer)
-            if wanted:
-                kwargs = self._with_rngs(wanted, seed)
+            self._plan = (_NESTED, (), streamer)
+        elif callable(streamer):
+            self._plan = (_CALL, _rng_parameters(streamer), streamer)
+        else:
+            self._plan = (_ITER, (), streamer)
+
+    # -- activation -------------------------------------------------------------------------
+    def _source(self, seed: InheritedSeed) -> Iterable[Any]:
+        """One activation's raw items, not yet started (called at the first ``next``)."""
+        how, wanted, streamer = self._plan
+        if how is _CALL:
+            kwargs = self._with_rngs(wanted, seed) if wanted else self.kwargs
             stream: Any = streamer(*self.args, **kwargs)
-            if isinstance(stream, StreamIterator) and stream._seed is None:
+            if (
+                type(stream) is not GeneratorType
+                and isinstance(stream, StreamIterator)
+                and stream._seed is None
+            ):
                 stream._seed = seed  # a map over a mux: the mux inherits the seed
             return stream
+        if how is _NESTED:
+            return streamer._call(self.args, self.kwargs, seed)
         return iter(streamer)
 
-    def _with_rngs(self, wanted: tuple[tuple[str, int], ...], seed: Seed | None) -> dict[str, Any]:
+    def _with_rngs(
+        self, wanted: tuple[tuple[str, int], ...], seed: InheritedSeed
+    ) -> dict[str, Any]:
         """``kwargs`` plus a seeded generator for each ``ACTIVATION_RNG`` parameter not given."""
         kwargs = dict(self.kwargs)
         activation_seed = resolve_seed(None, seed)
@@ -495,7 +518,7 @@ class Streamer:
                 kwargs[name] = activation_seed.generator(stream_id)
         return kwargs
 
-    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], seed: Seed | None) -> Any:
+    def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], seed: InheritedSeed) -> Any:
         """``self(*args, **kwargs)`` on behalf of a wrapping Streamer, passing the seed down."""
         bound = _CALL_SIGNATURE.bind(*args, **kwargs)
         max_iter = bound.arguments.get("max_iter")
@@ -504,7 +527,7 @@ class Streamer:
         return self._iterate(max_iter, seed, False)
 
     def _iterate(
-        self, max_iter: Any, seed: Seed | None, counted: bool = True
+        self, max_iter: Any, seed: InheritedSeed, counted: bool = True
     ) -> StreamIterator[Any]:
         """An iteration whose randomness, if unseeded, comes from ``seed`` (set by muxes).
 

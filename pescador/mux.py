@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from . import _select, _state
-from ._rng import RandomStateLike, Seed, check_random_state, resolve_seed
+from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError
 
@@ -72,7 +72,7 @@ class _MuxIterator(StreamIterator[Any]):
     __slots__ = ("_counted", "_mux", "_used_seed", "policy")
 
     def __init__(
-        self, mux: BaseMux, max_iter: Any = None, seed: Seed | None = None, counted: bool = True
+        self, mux: BaseMux, max_iter: Any = None, seed: InheritedSeed = None, counted: bool = True
     ) -> None:
         super().__init__(max_iter, seed)
         self._mux = mux
@@ -197,7 +197,7 @@ class BaseMux(Streamer):
         """What a checkpoint must agree on to resume this mux."""
         return {"n_streams": self.n_streams}
 
-    def _iterate(self, max_iter: Any, seed: Seed | None, counted: bool = True) -> _MuxIterator:
+    def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
 
     def __enter__(self) -> BaseMux:
