@@ -44,6 +44,10 @@ def _finished() -> Any:
     raise StopIteration
 
 
+#: What :meth:`Slots.refill` returns when the draw yields no item.
+NOTHING: Any = object()
+
+
 class Slots:
     """The slot table shared by every policy, and the opening and closing of children."""
 
@@ -62,9 +66,39 @@ class Slots:
         """The slot to pull next, for as long as the mux runs."""
         raise NotImplementedError
 
-    def ended(self, k: int) -> None:
-        """Slot ``k``'s activation ended: its stream was exhausted or its budget spent."""
+    #: Whether a draw that found its slot's stream ended is retried on the slot's new
+    #: activation (when the same streamer restarts, so the draw's odds stay right).
+    retry = False
+
+    def ended(self, k: int) -> bool:
+        """Slot ``k``'s activation ended (exhausted, or budget spent): refill or retire it.
+
+        Returns whether slot ``k`` holds a new activation.
+        """
         raise NotImplementedError
+
+    def refill(self, k: int) -> Any:
+        """Slot ``k`` was drawn and its stream had ended: refill it, and if the policy
+        retries, return the first item of the new activation (:data:`NOTHING` if none)."""
+        while self.ended(k) and self.retry:
+            try:
+                return self.pulls[k]()
+            except StopIteration:
+                continue
+            except Exception as exc:
+                add_note(exc, self.describe(self.idx[k]))
+                raise
+        return NOTHING
+
+    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
+        """Per live slot: child iterator, weight, items delivered, streamer (compatibility)."""
+        n = len(self.iters)
+        return (
+            list(self.iters),
+            [1.0] * n,
+            [0 if it is None else it.items_delivered for it in self.iters],
+            list(self.idx),
+        )
 
     def describe(self, i: int) -> str:
         """Where an error came from, for the note added to it."""
@@ -218,6 +252,12 @@ class RandomSlots(Slots):
         self.total = 0.0
         self.cum.clear()
 
+    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
+        n = self.n_live
+        iters = self.iters[:n]
+        counts = [0 if it is None else it.items_delivered for it in iters]
+        return iters, self.w[:n], counts, self.idx[:n]
+
     def live_slots(self) -> list[list[Any]]:
         return [self.slot_state(k) for k in range(self.n_live)]
 
@@ -318,7 +358,7 @@ class StochasticPolicy(RandomSlots):
                 return 1 + int(self.act.binomial(n, q))
         return 1 + int(self.act.poisson(rate - 1.0))
 
-    def ended(self, k: int) -> None:
+    def ended(self, k: int) -> bool:
         taken = self.finish(k)
         i = self.idx[k]
         pool = self.pool
@@ -337,19 +377,20 @@ class StochasticPolicy(RandomSlots):
             self.n_empty += 1
             if self.n_empty >= self.n_valid:
                 self.stop()  # every candidate came up empty since the last item (A6)
-                return
+                return False
         if self.mode == "single_active" and not self.pruned[i]:
             assert isinstance(pool, CandidatePool)
             pool.include(i)
         if not len(pool):
             self.kill(k)
-            return
+            return False
         j = self.take()
         w_new = self.weights[j]
         self.open(k, j, self.budget(w_new, self.total - self.w[k]))
         if w_new != self.w[k]:
             self.w[k] = w_new
             self.reweigh()
+        return True
 
     def state(self) -> dict[str, Any]:
         pool = self.pool
@@ -426,11 +467,26 @@ class ShuffledPolicy(RandomSlots):
             self.restore_slots(slots)
         self.reweigh()
 
-    def ended(self, k: int) -> None:
+    retry = True  # the same streamer restarts: the draw stays with it
+
+    def ended(self, k: int) -> bool:
         if self.finish(k):
             self.open(k, self.idx[k], UNLIMITED)
-        else:
-            self.kill(k)  # yielded nothing since its start: drop it for this iteration
+            return True
+        self.kill(k)  # yielded nothing since its start: drop it for this iteration
+        return False
+
+    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
+        """Per streamer (as in pescador 3.0): dropped streamers have weight 0."""
+        n = len(self.streamers)
+        streams: list[Any] = [None] * n
+        weights = [0.0] * n
+        counts = [0] * n
+        for k in range(self.n_live):
+            i, child = self.idx[k], self.iters[k]
+            streams[i], weights[i] = child, self.w[k]
+            counts[i] = 0 if child is None else child.items_delivered
+        return streams, weights, counts, list(range(n))
 
     def state(self) -> dict[str, Any]:
         return {"opened": self.opened, "slots": self.live_slots(), "sel": self.sel.state()}
@@ -496,9 +552,10 @@ class RoundRobinPolicy(Slots):
             self.turns = [k for k in turns if alive[k]]
             self.turn = 0
 
-    def ended(self, k: int) -> None:
+    def ended(self, k: int) -> bool:
         self.produced += self.finish(k)
-        self.alive[k] = False
+        self.alive[k] = False  # its turn is used up (as in pescador 3.0)
+        return False
 
     def state(self) -> dict[str, Any]:
         return {
@@ -568,9 +625,12 @@ class ChainPolicy(Slots):
         while self.live:
             yield 0
 
-    def ended(self, k: int) -> None:
+    retry = True  # the next streamer's first item comes at once
+
+    def ended(self, k: int) -> bool:
         self.produced += self.finish(k)
         self.advance()
+        return self.live
 
     def state(self) -> dict[str, Any]:
         live = self.live and self.iters and self.iters[0] is not None

@@ -19,6 +19,7 @@ import inspect
 import math
 import numbers
 import sys
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import chain, compress, islice, repeat
 from operator import length_hint
@@ -46,8 +47,13 @@ _BIG = sys.maxsize
 #: What a finished iterator iterates over.
 _EMPTY: Iterator[Any] = iter(())
 
+#: The running activations of each Streamer, to find those whose generator raised.
+_LIVE: weakref.WeakKeyDictionary[Streamer, weakref.WeakSet[_Activation]] = (
+    weakref.WeakKeyDictionary()
+)
+
 #: How a Streamer starts an activation (see Streamer.streamer).
-_NESTED, _CALL, _ITER = "nested", "call", "iter"
+_NESTED, _CALL, _ITER = 0, 1, 2
 
 #: Marks a callable that returns a pescador iterator (the maps), so Streamer accepts it.
 FACTORY_MARK = "__pescador_iterator_factory__"
@@ -93,7 +99,7 @@ class _Activation:
     dropping the iterator frees everything at once, without the cycle collector.
     """
 
-    __slots__ = ("live", "owner", "source")
+    __slots__ = ("__weakref__", "live", "owner", "source")
 
     def __init__(self, owner: Streamer | None, source: Any) -> None:
         self.owner = owner
@@ -101,6 +107,16 @@ class _Activation:
         self.live = True
         if owner is not None:
             owner.active_count_ += 1
+            live = _LIVE.get(owner)
+            if live is None:
+                live = _LIVE[owner] = weakref.WeakSet()
+            live.add(self)
+
+    def poll(self) -> None:
+        """End the activation if its generator has finished (raised) without reaching us."""
+        source = self.source
+        if type(source) is GeneratorType and source.gi_frame is None:
+            self.end()
 
     def __iter__(self) -> _Activation:
         return self
@@ -273,10 +289,15 @@ class StreamIterator(Generic[_T]):
         if self._fast is None:
             if self._resume is not None:
                 return dict(self._resume)
-            return {"kind": self.kind, "n": 0}
+            return {"kind": self.kind, "n": 0, **self._shape()}
+        head = {"kind": self.kind, "n": self.items_delivered, **self._shape()}
         if self._fast is _EMPTY or (self._activation is not None and not self._activation.live):
-            return {"kind": self.kind, "n": self.items_delivered, "done": True}
-        return {"kind": self.kind, "n": self.items_delivered, **self._own_state()}
+            return {**head, "done": True}
+        return {**head, **self._own_state()}
+
+    def _shape(self) -> dict[str, Any]:
+        """What a state must agree on to be loaded here (the pipeline's shape)."""
+        return {}
 
     def _load(self, state: Mapping[str, Any]) -> None:
         if self._fast is not None:
@@ -284,8 +305,8 @@ class StreamIterator(Generic[_T]):
         self._resume = self._check_state(state)
 
     def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate a state for this iterator (subclasses add their shape)."""
-        return _state.check(state, self.kind)
+        """Validate a state for this iterator: its kind and shape."""
+        return _state.check(state, self.kind, **self._shape())
 
 
 def state_of(source: Any) -> dict[str, Any] | None:
@@ -378,37 +399,56 @@ class _CycleIterator(_StreamerIterator):
     State: the items delivered, and the current pass (its number and its own state).
     """
 
-    __slots__ = ("_pass", "_pass_number")
+    __slots__ = ("_position",)
 
     kind = "cycle"
-    _pass: StreamIterator[Any] | None
-    _pass_number: int
-
-    def _passes(self) -> Iterator[Any]:
-        stream, seed, resume = self._stream, self._seed, self._resume
-        while True:
-            one_pass = stream._iterate(None, seed, self._counted)
-            if resume is not None:
-                self._pass_number = resume["pass"]
-                if resume["current"] is not None:
-                    one_pass._load(resume["current"])
-                resume = None
-            self._pass = one_pass
-            yield from one_pass
-            if not one_pass.items_delivered:
-                return
-            self._pass_number += 1
+    _position: list[Any]
 
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
-        self._pass_number = 0
-        self._pass = None
+        # [pass number, current pass]: shared with the passes generator, which must not hold
+        # the iterator itself (a cycle would keep a dropped iterator alive until gc).
+        self._position = [0, None]
         if self._resume is not None and self._resume.get("done"):
             return _EMPTY, None
-        return self._passes(), None
+        passes = _passes(self._stream, self._seed, self._counted, self._resume, self._position)
+        return passes, None
+
+    def _start(self) -> Iterator[Any]:
+        fast = super()._start()
+        if self._activation is None:
+            # Not counted, but the current pass must still be closed when the cycle ends.
+            self._activation = activation = _Activation(None, self._source)
+            self._fast = fast = chain(fast, activation)
+        return fast
 
     def _own_state(self) -> dict[str, Any]:
-        current = None if self._pass is None else self._pass._state_dict()
-        return {"pass": self._pass_number, "current": current}
+        number, current = self._position
+        return {"pass": number, "current": None if current is None else current._state_dict()}
+
+
+def _passes(
+    stream: Streamer,
+    seed: InheritedSeed,
+    counted: bool,
+    resume: Mapping[str, Any] | None,
+    position: list[Any],
+) -> Iterator[Any]:
+    """The items of a cycle: pass after pass, until a pass yields nothing."""
+    while True:
+        one_pass = stream._iterate(None, seed, counted)
+        if resume is not None:
+            position[0] = resume["pass"]
+            if resume["current"] is not None:
+                one_pass._load(resume["current"])
+            resume = None
+        position[1] = one_pass
+        try:
+            yield from one_pass
+        finally:
+            one_pass.close()
+        if not one_pass.items_delivered:
+            return
+        position[0] += 1
 
 
 class Streamer:
@@ -481,7 +521,7 @@ class Streamer:
     @streamer.setter
     def streamer(self, streamer: Any) -> None:
         # How to start an activation, decided once: (how, ACTIVATION_RNG parameters, target).
-        self._plan: tuple[str, tuple[tuple[str, int], ...], Any]
+        self._plan: tuple[int, tuple[tuple[str, int], ...], Any]
         if isinstance(streamer, Streamer):
             self._plan = (_NESTED, (), streamer)
         elif callable(streamer):
@@ -493,9 +533,9 @@ class Streamer:
     def _source(self, seed: InheritedSeed) -> Iterable[Any]:
         """One activation's raw items, not yet started (called at the first ``next``)."""
         how, wanted, streamer = self._plan
-        if how is _CALL:
-            kwargs = self._with_rngs(wanted, seed) if wanted else self.kwargs
-            stream: Any = streamer(*self.args, **kwargs)
+        if how == _CALL:
+            args, kwargs = self._with_rngs(wanted, seed) if wanted else (self.args, self.kwargs)
+            stream: Any = streamer(*args, **kwargs)
             if (
                 type(stream) is not GeneratorType
                 and isinstance(stream, StreamIterator)
@@ -503,20 +543,24 @@ class Streamer:
             ):
                 stream._seed = seed  # a map over a mux: the mux inherits the seed
             return stream
-        if how is _NESTED:
+        if how == _NESTED:
             return streamer._call(self.args, self.kwargs, seed)
         return iter(streamer)
 
     def _with_rngs(
         self, wanted: tuple[tuple[str, int], ...], seed: InheritedSeed
-    ) -> dict[str, Any]:
-        """``kwargs`` plus a seeded generator for each ``ACTIVATION_RNG`` parameter not given."""
-        kwargs = dict(self.kwargs)
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``args`` and ``kwargs`` with a seeded generator for each ``ACTIVATION_RNG``
+        parameter that was not given (or was given as ``ACTIVATION_RNG``)."""
+        args, kwargs = list(self.args), dict(self.kwargs)
         activation_seed = resolve_seed(None, seed)
         for stream_id, (name, position) in enumerate(wanted):
-            if name not in kwargs and len(self.args) <= position:
+            if position < len(args):
+                if args[position] is ACTIVATION_RNG:
+                    args[position] = activation_seed.generator(stream_id)
+            elif kwargs.get(name, ACTIVATION_RNG) is ACTIVATION_RNG:
                 kwargs[name] = activation_seed.generator(stream_id)
-        return kwargs
+        return tuple(args), kwargs
 
     def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any], seed: InheritedSeed) -> Any:
         """``self(*args, **kwargs)`` on behalf of a wrapping Streamer, passing the seed down."""
@@ -554,7 +598,14 @@ class Streamer:
 
     @property
     def active(self) -> int:
-        """The number of iterations of this stream started and not yet finished."""
+        """The number of iterations of this stream started and not yet finished.
+
+        An iteration finishes when its source ends, raises, is closed, or is dropped.
+        """
+        live = _LIVE.get(self)
+        if live:
+            for activation in list(live):
+                activation.poll()
         return self.active_count_
 
     @property

@@ -23,14 +23,14 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import islice
-from operator import attrgetter, itemgetter
+from operator import attrgetter, itemgetter, length_hint
 from typing import Any
 
 import numpy as np
 
 from ._rng import BLOCK, RandomStateLike, Seed, check_random_state, resolve_seed
-from .core import Streamer, StreamIterator, iterator_factory
-from .exceptions import DataError, PescadorError
+from .core import Streamer, StreamIterator, iterator_factory, load_state_of, state_of
+from .exceptions import DataError, PescadorError, StateError
 
 __all__ = ["buffer_stream", "cache", "keras_tuples", "tuples"]
 
@@ -171,6 +171,29 @@ class _MapIterator(StreamIterator[Any]):
         self._owns_input = False
 
     def _open(self) -> tuple[Iterator[Any], None]:
+        self._open_input()
+        resume = self._resume
+        if resume is not None:
+            if resume.get("done"):
+                return iter(()), None
+            self._restore(resume)
+        # iter() of a StreamIterator is its C-level fast path; it shares the position.
+        return self._run(iter(self._input)), None
+
+    def _restore(self, resume: Mapping[str, Any]) -> None:
+        """Put the (unstarted) input where the checkpoint says."""
+        load_state_of(self._input, resume["input"])
+
+    def _own_state(self) -> dict[str, Any]:
+        state = state_of(self._input)
+        if state is None:
+            raise StateError(
+                f"{self.kind} cannot checkpoint: its input ({type(self._input).__name__}) "
+                "cannot describe its position; pass a Streamer or a pescador iterator"
+            )
+        return {"input": state}
+
+    def _open_input(self) -> None:
         stream = self._stream
         if isinstance(stream, Streamer):
             self._input = stream._iterate(None, self._seed)
@@ -182,8 +205,6 @@ class _MapIterator(StreamIterator[Any]):
             # An iterable (a list...) gave us a new iterator: ours to close. An iterator passed
             # in (a generator...) stays the caller's, as in pescador 3.0.
             self._owns_input = self._input is not stream
-        # iter() of a StreamIterator is its C-level fast path; it shares the position.
-        return self._run(iter(self._input)), None
 
     def _release_input(self) -> None:
         if self._owns_input:
@@ -197,6 +218,8 @@ class _MapIterator(StreamIterator[Any]):
 
 class _BufferIterator(_MapIterator):
     __slots__ = ("_axis", "_partial", "_size")
+
+    kind = "buffer_stream"
 
     def __init__(self, stream: Any, size: int, partial: bool, axis: int | None) -> None:
         super().__init__(stream)
@@ -229,6 +252,8 @@ class _BufferIterator(_MapIterator):
 
 class _TuplesIterator(_MapIterator):
     __slots__ = ("_keys",)
+
+    kind = "tuples"
 
     def __init__(self, stream: Any, keys: tuple[Any, ...]) -> None:
         super().__init__(stream)
@@ -268,6 +293,8 @@ def _side_getter(side: str | list[Any] | None) -> Callable[[Any], Any]:
 
 class _KerasIterator(_MapIterator):
     __slots__ = ("_inputs", "_outputs")
+
+    kind = "keras_tuples"
 
     def __init__(
         self, stream: Any, inputs: str | list[Any] | None, outputs: str | list[Any] | None
@@ -319,13 +346,18 @@ class _CacheIterator(_MapIterator):
     __slots__ = (
         "_block_state",
         "_decisions",
+        "_fetched",
+        "_input_start",
         "_n_cache",
         "_prob",
         "_random_state",
+        "_resumed_gen",
         "_rng_seed",
         "_slot_positions",
         "_slots",
     )
+
+    kind = "cache"
 
     def __init__(
         self, stream: Any, n_cache: int, prob: float, random_state: RandomStateLike
@@ -339,38 +371,96 @@ class _CacheIterator(_MapIterator):
         self._slot_positions: list[int] = []
         self._block_state: Mapping[str, Any] | None = None
         self._decisions: Iterator[int] = iter(())
+        self._fetched = 0
+        self._input_start: dict[str, Any] | None = None
+
+    def _draw_block(self, gen: np.random.Generator) -> Iterator[int]:
+        """One block of decisions: a slot index, bit-inverted (< 0) when the slot is refilled
+        from the input first."""
+        self._block_state = gen.bit_generator.state
+        index = gen.integers(0, self._n_cache, BLOCK)
+        refill = gen.random(BLOCK) < self._prob
+        self._decisions = decisions = iter(np.where(refill, ~index, index).tolist())
+        return decisions
+
+    def _open(self) -> tuple[Iterator[Any], None]:
+        raw = super()._open()
+        if self._resume is None:
+            # The input's state before its first item (its seed resolved): resuming replays
+            # the input from there.
+            self._input_start = state_of(self._input)
+            self._rng_seed = resolve_seed(self._random_state, inherited=self._seed)
+        return raw
+
+    def _restore(self, resume: Mapping[str, Any]) -> None:
+        # The cached items are data, not state: replay the input from its start, keeping
+        # the items the slots held.
+        self._input_start = resume["input"]
+        load_state_of(self._input, resume["input"])
+        self._rng_seed = Seed.from_json(resume["seed"])
+        source = iter(self._input)
+        wanted = {pos: k for k, pos in enumerate(resume["positions"])}
+        self._slots = [None] * len(wanted)
+        for pos, item in enumerate(islice(source, resume["fetched"])):
+            if pos in wanted:
+                self._slots[wanted[pos]] = item
+        self._slot_positions = list(resume["positions"])
+        self._fetched = resume["fetched"]
+        if resume["block"] is not None:
+            gen = self._rng_seed.generator()
+            gen.bit_generator.state = resume["block"][0]
+            for _ in islice(self._draw_block(gen), resume["block"][1]):
+                pass
+            self._resumed_gen = gen
+
+    def _own_state(self) -> dict[str, Any]:
+        if self._input_start is None or self._rng_seed is None:
+            raise StateError("cache cannot checkpoint: its input cannot describe its position")
+        block = None
+        if self._block_state is not None:
+            block = [self._block_state, BLOCK - length_hint(self._decisions)]
+        return {
+            "input": self._input_start,
+            "seed": self._rng_seed.to_json(),
+            "fetched": self._fetched,
+            "positions": list(self._slot_positions),
+            "block": block,
+        }
 
     def _run(self, source: Iterator[Any]) -> Iterator[Any]:
         try:
-            n, prob = self._n_cache, self._prob
+            n = self._n_cache
             slots, positions = self._slots, self._slot_positions
-            self._rng_seed = seed = resolve_seed(self._random_state, inherited=self._seed)
-            for item in islice(source, n):  # warm-up: pass the first n items through
-                positions.append(len(slots))
+            resumed = self._resume is not None
+            seed = self._rng_seed
+            assert seed is not None
+            while self._fetched < n:  # warm-up: pass the first n items through
+                item = next(source, _END)
+                if item is _END:
+                    return
+                positions.append(self._fetched)
                 slots.append(item)
+                self._fetched += 1
                 yield item
-            if len(slots) < n:
-                return
-            gen = seed.generator()
-            fetched = n
+            if resumed and self._block_state is not None:
+                gen = self._resumed_gen
+                decisions = self._decisions
+            else:
+                gen = seed.generator()
+                decisions = self._draw_block(gen)
             while True:
-                # One block of decisions: a slot index, bit-inverted (< 0) when the slot is
-                # refilled from the input first.
-                self._block_state = gen.bit_generator.state
-                index = gen.integers(0, n, BLOCK)
-                refill = gen.random(BLOCK) < prob
-                self._decisions = decisions = iter(np.where(refill, ~index, index).tolist())
                 for code in decisions:
                     if code < 0:
                         item = next(source, _END)
                         if item is _END:
                             return
                         slots[~code] = item
-                        positions[~code] = fetched
-                        fetched += 1
+                        positions[~code] = self._fetched
+                        self._fetched += 1
                         yield item
                     else:
                         yield slots[code]
+                decisions = self._draw_block(gen)
         finally:
             self._release_input()
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _select, _state
+from . import _select
 from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError
@@ -46,8 +46,9 @@ def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
             try:
                 item = pulls[k]()
             except StopIteration:
-                policy.ended(k)
-                continue
+                item = policy.refill(k)
+                if item is _select.NOTHING:
+                    continue
             except Exception as exc:
                 _select.add_note(exc, policy.describe(policy.idx[k]))
                 raise
@@ -102,14 +103,10 @@ class _MuxIterator(StreamIterator[Any]):
 
     def _own_state(self) -> dict[str, Any]:
         assert self.policy is not None and self._used_seed is not None
-        return {
-            "seed": self._used_seed.to_json(),
-            **self._mux._shape(),
-            **self.policy.state(),
-        }
+        return {"seed": self._used_seed.to_json(), **self.policy.state()}
 
-    def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        return _state.check(state, self.kind, **self._mux._shape())
+    def _shape(self) -> dict[str, Any]:
+        return self._mux._shape()
 
 
 def _as_streamers(streamers: Any, name: str) -> list[Streamer]:
@@ -214,22 +211,24 @@ class BaseMux(Streamer):
     # Compatibility views of an activated copy (``with mux as active:``).
     @property
     def streams_(self) -> list[Any]:
-        return list(self._activated_policy().iters)
+        """The child iterators (per slot; per streamer for ShuffledMux)."""
+        return self._activated_policy().views()[0]
 
     @property
     def stream_weights_(self) -> np.ndarray:
-        policy = self._activated_policy()
-        w = np.asarray(getattr(policy, "w", [1.0] * len(policy.iters)), dtype=float)
+        """Their normalised weights (0 for a dropped streamer)."""
+        w = np.asarray(self._activated_policy().views()[1], dtype=float)
         return w / w.sum() if w.sum() else w
 
     @property
     def stream_counts_(self) -> np.ndarray:
-        policy = self._activated_policy()
-        return np.array([0 if it is None else it.items_delivered for it in policy.iters])
+        """The items each has delivered in its current activation."""
+        return np.array(self._activated_policy().views()[2])
 
     @property
     def stream_idxs_(self) -> np.ndarray:
-        return np.array(self._activated_policy().idx)
+        """Which streamer each slot runs."""
+        return np.array(self._activated_policy().views()[3])
 
     def _activated_policy(self) -> _select.Slots:
         policy = self._active_policy
