@@ -123,11 +123,13 @@ class Slots:
             self.opened += 1
         else:
             cid = resume[2]
-        child = stream._iterate(None, (self.seed, cid), False)
         try:
-            if resume is not None:
+            if resume is None:
+                child, pull = stream._open_child((self.seed, cid))
+            else:
+                child = stream._iterate(None, (self.seed, cid), False)
                 load_state_of(child, resume[3])
-            pull = iter(child).__next__
+                pull = iter(child).__next__
         except Exception as exc:
             add_note(exc, self.describe(i))
             raise

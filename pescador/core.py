@@ -200,16 +200,21 @@ class StreamIterator(Generic[_T]):
     # -- generator-like behaviour -----------------------------------------------------------
     def _start(self) -> Iterator[_T]:
         source, owner = self._open()
-        self._source = source
         done = self._resume["n"] if self._resume is not None else 0
-        self._tally = tally = repeat(True, _BIG - done)
-        fast: Iterator[_T] = compress(source, tally)
+        fast = self._wire(source, done)
         if self._limit is not None:
             fast = islice(fast, max(0, self._limit - done))
         if owner is not None:
             self._activation = activation = _Activation(owner, source)
             fast = chain(fast, activation)
         self._fast = fast
+        return fast
+
+    def _wire(self, source: Iterable[_T], done: int = 0) -> Iterator[_T]:
+        """Pass ``source``'s items through a tally that counts them (C-level, no copies)."""
+        self._source = source
+        self._tally = tally = repeat(True, _BIG - done)
+        self._fast = fast = compress(source, tally)
         return fast
 
     def __iter__(self) -> Iterator[_T]:
@@ -578,6 +583,17 @@ class Streamer:
         ``counted=False`` keeps it out of :attr:`active` (iterations made by a mux).
         """
         return _StreamerIterator(self, max_iter, seed, counted)
+
+    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
+        """Start an activation for a mux's slot: not counted in ``active``, no limit.
+
+        Returns the iterator and its pull function. A plain generator function starts here
+        directly; anything else takes the general path.
+        """
+        it = _StreamerIterator(self, None, seed, False)
+        if self._plan[0] == _CALL and not self._plan[1] and self.stream_ is None:
+            return it, it._wire(self._source(seed)).__next__
+        return it, iter(it).__next__
 
     def __enter__(self) -> Streamer:
         if self.stream_ is not None:

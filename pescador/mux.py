@@ -197,6 +197,10 @@ class BaseMux(Streamer):
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
 
+    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
+        it = _MuxIterator(self, None, seed, False)
+        return it, iter(it).__next__
+
     def __enter__(self) -> BaseMux:
         if self.stream_ is not None:
             return self
