@@ -4,7 +4,7 @@ Streams are recipes (:class:`Streamer`, the muxes, the maps); each iteration bui
 stateful iterator. See the README for a tour.
 """
 
-from . import core, exceptions, maps, mux, util, version
+from . import core, exceptions, io, maps, mux, util, version
 from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
 from .maps import buffer_stream, cache, keras_tuples, tuples
@@ -29,6 +29,7 @@ __all__ = [
     "cache",
     "core",
     "exceptions",
+    "io",
     "iterator_factory",
     "keras_tuples",
     "maps",
