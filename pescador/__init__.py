@@ -4,11 +4,13 @@ Streams are recipes (:class:`Streamer`, the muxes, the maps); each iteration bui
 stateful iterator. See the README for a tour.
 """
 
-from . import core, exceptions, io, maps, mux, util, version
+from . import core, exceptions, io, maps, mux, parallel, util, version
+from ._worker import WorkerInfo, worker_info
 from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
 from .maps import buffer_stream, cache, keras_tuples, tuples
 from .mux import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
+from .parallel import ParallelStreamer
 from .version import version as __version__
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "BaseMux",
     "ChainMux",
     "DataError",
+    "ParallelStreamer",
     "PescadorError",
     "RoundRobinMux",
     "ShuffledMux",
@@ -24,6 +27,7 @@ __all__ = [
     "StreamIterator",
     "Streamer",
     "WorkerError",
+    "WorkerInfo",
     "__version__",
     "buffer_stream",
     "cache",
@@ -34,8 +38,10 @@ __all__ = [
     "keras_tuples",
     "maps",
     "mux",
+    "parallel",
     "streamable",
     "tuples",
     "util",
     "version",
+    "worker_info",
 ]

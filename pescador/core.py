@@ -204,7 +204,8 @@ class StreamIterator(Generic[_T]):
         fast = self._wire(source, done)
         if self._limit is not None:
             fast = islice(fast, max(0, self._limit - done))
-        if owner is not None:
+        if owner is not None or self._limit is not None:
+            # Reaching the end (or max_iter) releases the count and closes the source.
             self._activation = activation = _Activation(owner, source)
             fast = chain(fast, activation)
         self._fast = fast
@@ -417,14 +418,6 @@ class _CycleIterator(_StreamerIterator):
             return _EMPTY, None
         passes = _passes(self._stream, self._seed, self._counted, self._resume, self._position)
         return passes, None
-
-    def _start(self) -> Iterator[Any]:
-        fast = super()._start()
-        if self._activation is None:
-            # Not counted, but the current pass must still be closed when the cycle ends.
-            self._activation = activation = _Activation(None, self._source)
-            self._fast = fast = chain(fast, activation)
-        return fast
 
     def _own_state(self) -> dict[str, Any]:
         number, current = self._position

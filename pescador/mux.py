@@ -25,12 +25,14 @@ import copy
 import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from . import _select
 from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
+from ._worker import take_shard as _take_shard
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError
 
@@ -97,6 +99,10 @@ class _MuxIterator(StreamIterator[Any]):
             return iter(()), owner
         else:
             seed = Seed.from_json(resume["seed"])
+        shard = None if mux.stream_ is not None else _take_shard()
+        if shard is not None:  # the outermost mux in a ParallelStreamer worker: run a share
+            seed = seed.child(shard.index)
+            mux = mux._shard(shard.index, shard.n_workers)
         self._used_seed = seed
         self.policy = policy = mux._policy(seed, resume)
         return _mux_loop(policy), owner
@@ -193,6 +199,15 @@ class BaseMux(Streamer):
     def _shape(self) -> dict[str, Any]:
         """What a checkpoint must agree on to resume this mux."""
         return {"n_streams": self.n_streams}
+
+    def _shard(self, index: int, count: int) -> BaseMux:
+        """The same mux over streamers ``index, index + count, ...`` (a worker's share)."""
+        share = copy.copy(self)
+        share.streamers = self.streamers[index::count]
+        weights = getattr(self, "weights", None)
+        if weights is not None:
+            share.weights = weights[index::count]  # type: ignore[attr-defined]
+        return share
 
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
@@ -344,6 +359,17 @@ class StochasticMux(BaseMux):
             prune=bool(self.prune_empty_streams),
             resume=resume,
         )
+
+    def _shard(self, index: int, count: int) -> BaseMux:
+        share = super()._shard(index, count)
+        assert isinstance(share, StochasticMux)
+        # The working set is shared out too, in proportion to the shares' weights.
+        w = np.ones(self.n_streams) if self.weights is None else self.weights
+        part = float(w[index::count].sum()) / float(w.sum())
+        share.n_active = max(1, round(self.n_active * part))
+        if share.mode != "with_replacement":
+            share.n_active = min(share.n_active, max(1, share.n_streams))
+        return share
 
     def _shape(self) -> dict[str, Any]:
         return {
@@ -513,3 +539,11 @@ class ChainMux(BaseMux):
 
     def _shape(self) -> dict[str, Any]:
         return {"mode": self.mode}
+
+    def _shard(self, index: int, count: int) -> BaseMux:
+        if isinstance(self.streamers, list):
+            return super()._shard(index, count)
+        share = copy.copy(self)
+        produce = self.streamers
+        share.streamers = lambda: islice(produce(), index, None, count)
+        return share

@@ -1,0 +1,466 @@
+"""Run a stream in worker processes and merge their output in the consumer.
+
+:class:`ParallelStreamer` is a :class:`~pescador.core.Streamer`: each iteration starts
+``n_workers`` processes, each running a share of the stream, and merges what they produce.
+
+- **Splitting.** The outermost mux of the pipeline (a mux itself, or the mux inside
+  ``Streamer(buffer_stream, mux, 32)``, say) is split across the workers: worker ``w`` runs the
+  streamers ``w, w + k, w + 2k, ...`` with a seed derived from the iteration's seed, so no item
+  is produced twice, and the consumer takes each next item from worker ``w`` with probability
+  proportional to the total weight of its share, so the mux's proportions hold. A stream
+  without a mux runs whole in every worker; it can call :func:`worker_info` to shard its own
+  sources (without that, each worker produces the same items).
+- **Transport.** Arrays travel through shared memory (``/dev/shm``): one copy in the worker,
+  none in the consumer, no pickling of array data. Received arrays are *writable* views of
+  shared memory owned by the consumer (the worker does not touch a slot until all of the
+  item's arrays are gone).
+- **Order.** With ``ordered=True`` (default) the output is deterministic for a fixed seed and
+  worker count; ``ordered=False`` takes whatever worker is ready first (faster when workers
+  are uneven), and is not reproducible.
+- **Bounded.** At most ``prefetch`` items per worker are produced and not yet delivered.
+- **Exact resume.** The state describes items *delivered* to the consumer: each worker's
+  stream state at a recent item, and how many items it delivered since. Items produced but
+  not delivered are neither lost nor repeated on resume.
+- **Failures.** An exception in a worker is re-raised in the consumer as
+  :class:`~pescador.exceptions.WorkerError` with the remote traceback; a worker that dies
+  (a signal, ``os._exit``) raises too. ``close()``, the end of the stream, an error or Ctrl-C
+  stop every worker and delete every shared-memory file within about a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+import traceback
+import weakref
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import accumulate
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from . import _transport
+from ._rng import InheritedSeed, Seed, Uniforms, resolve_seed
+from ._worker import WorkerInfo, set_worker, worker_info
+from .core import Streamer, StreamIterator
+from .exceptions import PescadorError, WorkerError
+
+__all__ = ["ParallelStreamer", "WorkerInfo", "worker_info"]
+
+
+# ------------------------------------------------------------------------------ the worker
+def _worker_main(
+    index: int,
+    count: int,
+    recipe: bytes,
+    seed: Seed,
+    data: Connection,
+    control: Connection,
+    directory: str,
+    prefetch: int,
+    resume: Mapping[str, Any] | None,
+    snapshot_every: float,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
+    set_worker(WorkerInfo(index, count))
+    writer = _transport.SlotWriter(directory, index)
+    try:
+        stream: Streamer = pickle.loads(recipe)
+        it = stream._iterate(None, seed.child(index))
+        skip = 0
+        if resume is not None:
+            if resume.get("state") is not None:
+                it._load(resume["state"])
+            skip = resume.get("skip", 0)
+        credit = prefetch
+        last_snapshot = 0.0
+        for item in it:
+            if skip:
+                skip -= 1
+                continue
+            while credit <= 0 or control.poll():
+                message = control.recv()
+                if message[0] == "stop":
+                    return
+                credit += message[1]
+                for fid in message[2]:
+                    writer.release(fid)
+            now = time.perf_counter()
+            snapshot = None
+            if now - last_snapshot >= snapshot_every:
+                snapshot = it._state_dict()
+                last_snapshot = now
+            data.send(("item", writer.pack(item), snapshot))
+            credit -= 1
+        data.send(("end", None, it._state_dict()))
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the consumer went away
+    except BaseException as exc:
+        with contextlib.suppress(Exception):
+            data.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+    finally:
+        writer.close()
+
+
+# ------------------------------------------------------------------------------ the consumer
+class _Worker:
+    """The consumer's handle on one worker process."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.process: Any = None
+        self.data: Connection | None = None
+        self.control: Connection | None = None
+        self.done = False
+        self.delivered_since_credit = 0
+        # Exact position: the worker's state after `base` of its items, and items since.
+        self.snapshot: dict[str, Any] | None = None
+        self.skip = 0
+
+
+def _shutdown(
+    workers: list[_Worker], directory: str | None, owner: int, timeout: float = 0.5
+) -> None:
+    """Stop every worker (politely, then by force) and delete the shared memory."""
+    if os.getpid() != owner:
+        return  # a forked child inherited this finaliser: the workers are not its own
+    for w in workers:
+        if w.control is not None:
+            with contextlib.suppress(OSError, ValueError):
+                w.control.send(("stop",))
+    deadline = time.monotonic() + timeout
+    for w in workers:
+        if w.process is not None:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+    for w in workers:
+        if w.process is not None and w.process.is_alive():
+            w.process.terminate()
+            w.process.join(0.5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(0.5)
+    for w in workers:
+        for conn in (w.data, w.control):
+            if conn is not None:
+                conn.close()
+        w.data = w.control = None
+        if w.process is not None:
+            w.process.close()
+            w.process = None
+    if directory is not None:
+        _transport.remove_directory(directory)
+
+
+class _ParallelIterator(StreamIterator[Any]):
+    """One iteration of a :class:`ParallelStreamer`: the workers, the merge, the state."""
+
+    __slots__ = (
+        "_cleanup",
+        "_directory",
+        "_merge",
+        "_owner",
+        "_reader",
+        "_shares",
+        "_used_seed",
+        "_workers",
+    )
+
+    kind = "ParallelStreamer"
+
+    def __init__(self, owner: ParallelStreamer, max_iter: Any, seed: InheritedSeed) -> None:
+        super().__init__(max_iter, seed)
+        self._owner = owner
+        self._workers: list[_Worker] = []
+        self._directory: str | None = None
+        self._reader: _transport.SlotReader | None = None
+        self._merge: Uniforms | None = None
+        self._shares: list[float] = []
+        self._used_seed: Seed | None = None
+        self._cleanup: Any = None
+
+    def _shape(self) -> dict[str, Any]:
+        return {"n_workers": self._owner.n_workers, "ordered": self._owner.ordered}
+
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
+        owner = self._owner
+        resume = self._resume
+        if resume is not None and resume.get("done"):
+            return iter(()), None
+        if resume is not None:
+            seed = Seed.from_json(resume["seed"])
+        else:
+            # Unseeded, follow the pipeline's outermost mux: one seed makes it all reproducible.
+            random_state = owner.random_state
+            if random_state is None:
+                random_state = getattr(_outermost_mux(owner.stream), "random_state", None)
+            seed = resolve_seed(random_state, self._seed)
+        self._used_seed = seed
+        k = owner.n_workers
+        self._shares = _shares(owner.stream, k)
+        self._merge = Uniforms(seed.generator(0))
+        if resume is not None:
+            self._merge.load(resume["merge"])
+        self._directory = _transport.make_directory()
+        self._reader = _transport.SlotReader(self._directory)
+        self._workers = [_Worker(i) for i in range(k)]
+        # Whatever happens to this iterator, its processes and files go with it.
+        self._cleanup = weakref.finalize(
+            self, _shutdown, self._workers, self._directory, os.getpid()
+        )
+        context: Any = multiprocessing.get_context(owner.start_method)
+
+        recipe = pickle.dumps(owner.stream, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._start_workers(context, recipe, seed, resume)
+        except BaseException:
+            self.close_workers()
+            raise
+        return self._run(), None
+
+    def _start_workers(
+        self, context: Any, recipe: bytes, seed: Seed, resume: Mapping[str, Any] | None
+    ) -> None:
+        owner = self._owner
+        k = owner.n_workers
+        for w in self._workers:
+            start = None
+            if resume is not None:
+                entry = resume["workers"][w.index]
+                w.snapshot, w.skip, w.done = entry["state"], entry["skip"], entry["done"]
+                start = {"state": w.snapshot, "skip": w.skip}
+            if w.done:
+                continue
+            data_recv, data_send = context.Pipe(duplex=False)
+            control_recv, control_send = context.Pipe(duplex=False)
+            w.process = context.Process(
+                target=_worker_main,
+                args=(
+                    w.index,
+                    k,
+                    recipe,
+                    seed,
+                    data_send,
+                    control_recv,
+                    self._directory,
+                    owner.prefetch,
+                    start,
+                    owner.snapshot_every,
+                ),
+                daemon=True,
+                name=f"pescador-worker-{w.index}",
+            )
+            w.process.start()
+            data_send.close()
+            control_recv.close()
+            w.data, w.control = data_recv, control_send
+
+    def _run(self) -> Iterator[Any]:
+        try:
+            yield from self._ordered() if self._owner.ordered else self._unordered()
+        finally:
+            self.close_workers()
+
+    def _receive(self, w: _Worker) -> Any:
+        """The next item of worker ``w`` (None when it has ended)."""
+        assert w.data is not None and self._reader is not None
+        while not w.data.poll(0.1):
+            if not w.process.is_alive():
+                if w.data.poll(0):
+                    break
+                raise WorkerError(
+                    f"worker {w.index} died without a word (exit code {w.process.exitcode})"
+                )
+        try:
+            kind, payload, snapshot = w.data.recv()
+        except EOFError:
+            raise WorkerError(f"worker {w.index} died without a word") from None
+        if kind == "error":
+            raise WorkerError(f"worker {w.index} failed: {payload}", remote_traceback=snapshot)
+        if kind == "end":
+            w.done = True
+            w.snapshot, w.skip = snapshot, 0
+            return _END
+        if snapshot is not None:
+            w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
+        else:
+            w.skip += 1
+        item = self._reader.unpack(w.index, payload)
+        w.delivered_since_credit += 1
+        if w.delivered_since_credit >= max(1, self._owner.prefetch // 2):
+            self._credit(w)
+        return item
+
+    def _credit(self, w: _Worker) -> None:
+        assert w.control is not None and self._reader is not None
+        with contextlib.suppress(OSError, ValueError):
+            w.control.send(("credit", w.delivered_since_credit, self._reader.drain(w.index)))
+        w.delivered_since_credit = 0
+
+    def _ordered(self) -> Iterator[Any]:
+        """Items drawn from worker ``w`` with probability proportional to its share."""
+        workers = self._workers
+        merge = self._merge
+        assert merge is not None
+        shares = list(self._shares)
+        while True:
+            live = [w for w in workers if not w.done]
+            if not live:
+                return
+            cum = list(accumulate(shares[w.index] for w in live))
+            if cum[-1] <= 0:
+                return
+            w = live[min(bisect_right(cum, merge() * cum[-1]), len(live) - 1)]
+            item = self._receive(w)
+            if item is _END:
+                continue  # that worker has ended: draw again among the others
+            yield item
+
+    def _unordered(self) -> Iterator[Any]:
+        """Items from whichever worker is ready first."""
+        by_conn: dict[Any, _Worker] = {w.data: w for w in self._workers if not w.done}
+        while by_conn:
+            for conn in wait(list(by_conn), timeout=0.1):
+                w = by_conn[conn]
+                item = self._receive(w)
+                if item is _END:
+                    del by_conn[conn]
+                else:
+                    yield item
+            for ready, w in list(by_conn.items()):
+                if not w.process.is_alive() and not ready.poll(0):
+                    raise WorkerError(
+                        f"worker {w.index} died without a word (exit code {w.process.exitcode})"
+                    )
+
+    def _own_state(self) -> dict[str, Any]:
+        assert self._merge is not None and self._used_seed is not None
+        return {
+            "seed": self._used_seed.to_json(),
+            "merge": self._merge.state(),
+            "workers": [
+                {"state": w.snapshot, "skip": w.skip, "done": w.done} for w in self._workers
+            ],
+        }
+
+    def close_workers(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()
+        if self._reader is not None:
+            self._reader.close()
+
+    def close(self) -> None:
+        super().close()
+        self.close_workers()
+
+
+_END: Any = object()
+
+
+def _shares(stream: Any, k: int) -> list[float]:
+    """The weight of each worker's share of the stream's outermost mux (equal if none)."""
+    from .mux import BaseMux
+
+    mux = _outermost_mux(stream)
+    if mux is None:
+        return [1.0] * k
+    weights = getattr(mux, "weights", None)
+    n = len(mux.streamers) if isinstance(mux.streamers, list) else k
+    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    assert isinstance(mux, BaseMux)
+    return [sum(w[i::k]) for i in range(k)]
+
+
+def _outermost_mux(stream: Any, depth: int = 0) -> Any:
+    from .mux import BaseMux
+
+    if isinstance(stream, BaseMux):
+        return stream
+    if depth > 8 or not isinstance(stream, Streamer):
+        return None
+    candidates = [stream.streamer, *stream.args, *stream.kwargs.values()]
+    for candidate in candidates:
+        found = _outermost_mux(candidate, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+class ParallelStreamer(Streamer):
+    """Run ``stream`` in ``n_workers`` processes and merge their output.
+
+    Parameters
+    ----------
+    stream : Streamer
+        The pipeline to run (a mux, a Streamer, ``Streamer(buffer_stream, mux, 32)``, ...).
+        It is pickled to the workers, so under the ``spawn`` start method its generator
+        functions must be importable (module-level).
+    n_workers : int
+        How many processes.
+    prefetch : int
+        Items each worker may produce ahead of the consumer.
+    ordered : bool
+        Deterministic merge (default) or first-ready.
+    random_state : None, int, RandomState, Generator or SeedSequence
+        Seeds the merge and the workers' shares (``None``: the stream's own seeding, from
+        numpy's global RNG when unseeded).
+    start_method : str, optional
+        ``'fork'``, ``'spawn'`` or ``'forkserver'``; the platform default if None.
+    snapshot_every : float
+        Seconds between the workers' state snapshots: resuming replays at most the items a
+        worker produced in that time.
+
+    Examples
+    --------
+    >>> import pescador
+    >>> mux = pescador.ChainMux([pescador.Streamer("abc"), pescador.Streamer("xyz")])
+    >>> sorted(pescador.ParallelStreamer(mux, n_workers=2))
+    ['a', 'b', 'c', 'x', 'y', 'z']
+    """
+
+    def __init__(
+        self,
+        stream: Any,
+        n_workers: int = 2,
+        *,
+        prefetch: int = 4,
+        ordered: bool = True,
+        random_state: Any = None,
+        start_method: str | None = None,
+        snapshot_every: float = 0.01,
+    ) -> None:
+        if not isinstance(stream, Streamer):
+            stream = Streamer(stream)
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise PescadorError(f"n_workers={n_workers!r} must be a positive integer")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
+            raise PescadorError(f"prefetch={prefetch!r} must be a positive integer")
+        if (
+            start_method is not None
+            and start_method not in multiprocessing.get_all_start_methods()
+        ):
+            raise PescadorError(
+                f"start_method={start_method!r} is not available here; expected one of "
+                f"{', '.join(multiprocessing.get_all_start_methods())}"
+            )
+        from ._rng import check_random_state
+
+        self.stream = stream
+        self.n_workers = n_workers
+        self.prefetch = prefetch
+        self.ordered = bool(ordered)
+        self.random_state = check_random_state(random_state)
+        self.start_method = start_method
+        self.snapshot_every = float(snapshot_every)
+        self.active_count_ = 0
+        self.stream_ = None
+        self._plan = (0, (), stream)
+
+    def __repr__(self) -> str:
+        return f"ParallelStreamer({self.stream!r}, n_workers={self.n_workers})"
+
+    def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> Any:
+        return _ParallelIterator(self, max_iter, seed)

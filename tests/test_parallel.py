@@ -1,0 +1,297 @@
+"""ParallelStreamer: splitting, merging, shared memory, exact resume, failures, cleanup."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import json
+import multiprocessing
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import pescador
+from pescador import ParallelStreamer, Streamer
+
+SHM = "/dev/shm"
+
+
+def labelled(tag: str, n: int):
+    for j in range(n):
+        yield {"X": np.full((2, 3), j, np.float32), "tag": tag, "j": j}
+
+
+def endless(tag: str):
+    j = 0
+    while True:
+        yield {"X": np.full(4, j, np.int64), "tag": tag, "j": j}
+        j += 1
+
+
+def failing(n: int):
+    yield from ({"x": np.arange(3)} for _ in range(n))
+    raise ValueError("boom in the worker")
+
+
+def dying(n: int):
+    yield from ({"x": np.arange(3)} for _ in range(n))
+    os.kill(os.getpid(), signal.SIGKILL)
+    yield {"x": np.arange(3)}  # pragma: no cover
+
+
+def whoami():
+    info = pescador.worker_info()
+    yield {"index": info.index, "n": info.n_workers}
+
+
+def slow_endless():
+    while True:
+        time.sleep(0.01)
+        yield {"x": np.zeros(1 << 20, np.uint8)}
+
+
+def keys(items):
+    return [(item["tag"], item["j"]) for item in items]
+
+
+def our_segments() -> list[str]:
+    if not os.path.isdir(SHM):
+        return []
+    return [name for name in os.listdir(SHM) if name.startswith("pescador-")]
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    """After each test: no worker process and no shared-memory file is left."""
+    before = set(our_segments())
+    yield
+    gc.collect()
+    deadline = time.monotonic() + 2
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert multiprocessing.active_children() == []
+    assert set(our_segments()) <= before
+
+
+def finite_streams(n=6, length=20):
+    return [Streamer(labelled, chr(ord("a") + i), length + i) for i in range(n)]
+
+
+@pytest.mark.parametrize("mux_kind", ["chain", "roundrobin", "exhaustive"])
+@pytest.mark.parametrize("n_workers", [1, 2, 3])
+def test_split_mux_yields_every_item_exactly_once(mux_kind, n_workers):
+    streams = finite_streams()
+    if mux_kind == "chain":
+        mux = pescador.ChainMux(streams)
+    elif mux_kind == "roundrobin":
+        mux = pescador.RoundRobinMux(streams)
+    else:
+        mux = pescador.StochasticMux(streams, 2, None, mode="exhaustive", random_state=1)
+    expected = sorted(keys(mux.iterate()))
+    got = keys(ParallelStreamer(mux, n_workers).iterate())
+    assert sorted(got) == expected  # nothing lost, nothing duplicated
+
+
+def test_each_source_keeps_its_order():
+    mux = pescador.ChainMux(finite_streams())
+    got = keys(ParallelStreamer(mux, 3).iterate())
+    for tag in "abcdef":
+        js = [j for t, j in got if t == tag]
+        assert js == sorted(js)
+
+
+def test_output_is_deterministic_for_a_seed_and_worker_count():
+    mux = pescador.StochasticMux([Streamer(endless, t) for t in "abcdefgh"], 4, 8, random_state=7)
+    stream = ParallelStreamer(mux, 2)
+    first = keys(stream.iterate(max_iter=200))
+    assert first == keys(stream.iterate(max_iter=200))
+
+
+def test_shares_follow_the_weights():
+    """Share of items from the first four of eight streamers, weights 3:1.
+
+    The share is a mean of 4000 draws (items), each from a heavy streamer with probability
+    0.75 (weights sum: 4*3 + 4*1 = 16, heavy total 12): the merge draws workers by their
+    shares' weights and each worker's mux draws by weight. Activations make items correlated
+    in runs of about ``rate`` = 4, so the effective count is about 4000 / 4 = 1000; Hoeffding
+    with n = 1000 and t = 0.08 gives a false-failure probability 2 exp(-2 n t^2) < 6e-6.
+    """
+    weights = [3, 3, 3, 3, 1, 1, 1, 1]
+    streams = [Streamer(endless, t) for t in "abcdefgh"]
+    mux = pescador.StochasticMux(streams, 4, 4, weights=weights, random_state=11)
+    got = keys(ParallelStreamer(mux, 2).iterate(max_iter=4000))
+    heavy = sum(1 for tag, _ in got if tag in "abcd") / len(got)
+    assert abs(heavy - 0.75) < 0.08
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_resume_is_exact(ordered):
+    streams = finite_streams(5, 30)
+    mux = pescador.ChainMux(streams)
+    stream = ParallelStreamer(mux, 2, ordered=ordered, prefetch=3, random_state=0)
+    full = keys(stream.iterate())
+    for k in (0, 1, 17, 60, len(full) - 1, len(full)):
+        it = stream.iterate()
+        head = keys(itertools.islice(it, k))
+        state = json.loads(json.dumps(it.state_dict()))
+        it.close()
+        rest = keys(stream.iterate(state=state))
+        if ordered:
+            assert head + rest == full
+        else:
+            assert sorted(head + rest) == sorted(full)  # nothing lost or repeated
+
+
+def test_resume_of_an_infinite_stochastic_mux_with_max_iter():
+    mux = pescador.StochasticMux([Streamer(endless, t) for t in "abcdef"], 3, 5, random_state=2)
+    stream = ParallelStreamer(mux, 2, snapshot_every=0.0)
+    full = keys(stream.iterate(max_iter=150))
+    it = stream.iterate(max_iter=150)
+    head = keys(itertools.islice(it, 77))
+    state = it.state_dict()
+    it.close()
+    assert head + keys(stream.iterate(max_iter=150, state=state)) == full
+
+
+def test_state_from_another_worker_count_is_rejected():
+    mux = pescador.ChainMux(finite_streams())
+    it = ParallelStreamer(mux, 2).iterate()
+    next(it)
+    state = it.state_dict()
+    it.close()
+    with pytest.raises(pescador.StateError, match="n_workers"):
+        ParallelStreamer(mux, 3).iterate(state=state)
+
+
+def test_arrays_round_trip_exactly_and_are_writable():
+    f_order = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    strided = np.arange(20, dtype=np.int16)[::3]
+    big_endian = np.arange(5, dtype=">i4")
+    item = {
+        "f": f_order,
+        "s": strided,
+        "b": big_endian,
+        "empty": np.zeros((0, 3)),
+        "scalar": np.float32(2.5),
+        "text": "hello",
+        "obj": np.array([{"a": 1}], dtype=object),
+    }
+    got = list(ParallelStreamer(Streamer([item, {}]), 1).iterate())
+    assert len(got) == 2 and got[1] == {}
+    out = got[0]
+    assert list(out) == list(item)
+    for key in ("f", "s", "b", "empty"):
+        np.testing.assert_array_equal(out[key], item[key])
+        assert out[key].dtype == item[key].dtype
+    assert out["f"].flags.writeable
+    out["f"][0, 0] = -1.0  # the consumer owns the slot
+    assert out["scalar"] == np.float32(2.5) and out["text"] == "hello"
+    assert out["obj"][0] == {"a": 1}
+
+
+def test_plain_streamers_learn_their_worker():
+    got = sorted((d["index"], d["n"]) for d in ParallelStreamer(Streamer(whoami), 3).iterate())
+    assert got == [(0, 3), (1, 3), (2, 3)]
+    assert pescador.worker_info() is None
+
+
+def test_worker_exception_is_reraised_with_the_remote_traceback():
+    stream = ParallelStreamer(Streamer(failing, 3), 1)
+    with pytest.raises(pescador.WorkerError) as info:
+        list(stream.iterate())
+    assert "boom in the worker" in str(info.value)
+    assert "ValueError" in info.value.remote_traceback
+    assert "failing" in info.value.remote_traceback
+
+
+def test_worker_killed_by_a_signal_raises():
+    stream = ParallelStreamer(Streamer(dying, 2), 1)
+    with pytest.raises(pescador.WorkerError, match="died"):
+        list(stream.iterate())
+
+
+def test_close_stops_every_worker_quickly():
+    stream = ParallelStreamer(Streamer(slow_endless), 2, prefetch=2)
+    it = stream.iterate()
+    next(it)
+    start = time.monotonic()
+    it.close()
+    assert time.monotonic() - start < 1.0
+    assert multiprocessing.active_children() == []
+
+
+def test_dropping_the_iterator_stops_the_workers():
+    stream = ParallelStreamer(Streamer(slow_endless), 2)
+    it = stream.iterate()
+    next(it)
+    del it
+    gc.collect()
+    assert multiprocessing.active_children() == []
+
+
+def test_keyboard_interrupt_in_the_consumer_cleans_up():
+    stream = ParallelStreamer(Streamer(slow_endless), 2)
+    with pytest.raises(KeyboardInterrupt):
+        for i, _ in enumerate(stream.iterate()):
+            if i == 3:
+                raise KeyboardInterrupt
+
+
+def test_read_ahead_is_bounded():
+    """With ``prefetch=2``, a worker has produced at most 2 items the consumer has not had."""
+    stream = ParallelStreamer(Streamer(endless, "a"), 1, prefetch=2, snapshot_every=0.0)
+    it = stream.iterate()
+    next(it)
+    time.sleep(0.3)  # let the worker run as far ahead as it may
+    worker = it._workers[0]
+    assert worker.data is not None
+    queued = 0
+    while worker.data.poll(0.05):
+        worker.data.recv()
+        queued += 1
+    assert queued <= 2
+    it.close()
+
+
+def test_held_items_do_not_block_the_stream():
+    """Keeping every item (the slots stay in use) must not stall the workers."""
+    items = list(ParallelStreamer(Streamer(endless, "a"), 1, prefetch=2).iterate(max_iter=50))
+    assert [d["j"] for d in items] == list(range(50))
+    assert [int(d["X"][0]) for d in items] == list(range(50))
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_bad_arguments_raise(value):
+    with pytest.raises(pescador.PescadorError, match="n_workers"):
+        ParallelStreamer(Streamer([1]), value)
+    with pytest.raises(pescador.PescadorError, match="prefetch"):
+        ParallelStreamer(Streamer([1]), 1, prefetch=value)
+
+
+def test_spawn_start_method():
+    mux = pescador.ChainMux(finite_streams(3, 5))
+    got = keys(ParallelStreamer(mux, 2, start_method="spawn").iterate())
+    assert sorted(got) == sorted(keys(mux.iterate()))
+
+
+def test_batches_of_a_split_mux():
+    mux = pescador.StochasticMux([Streamer(endless, t) for t in "abcd"], 2, 4, random_state=0)
+    batches = Streamer(pescador.buffer_stream, mux, 8)
+    out = list(ParallelStreamer(batches, 2).iterate(max_iter=10))
+    assert len(out) == 10
+    assert all(b["X"].shape == (8, 4) for b in out)
+
+
+def five_streams():
+    for i in range(5):
+        yield Streamer(labelled, chr(ord("a") + i), 4)
+
+
+def test_a_lazy_chain_is_split_too():
+    mux = pescador.ChainMux(five_streams)
+    expected = sorted(keys(mux.iterate()))
+    assert len(expected) == 20
+    assert sorted(keys(ParallelStreamer(mux, 2).iterate())) == expected
