@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import pickle
 import signal
 import time
 import traceback
@@ -56,7 +55,7 @@ __all__ = ["ParallelStreamer", "WorkerInfo", "worker_info"]
 def _worker_main(
     index: int,
     count: int,
-    recipe: bytes,
+    stream: Streamer,
     seed: Seed,
     data: Connection,
     control: Connection,
@@ -69,7 +68,6 @@ def _worker_main(
     set_worker(WorkerInfo(index, count))
     writer = _transport.SlotWriter(directory, index)
     try:
-        stream: Streamer = pickle.loads(recipe)
         it = stream._iterate(None, seed.child(index))
         skip = 0
         if resume is not None:
@@ -213,17 +211,14 @@ class _ParallelIterator(StreamIterator[Any]):
         )
         context: Any = multiprocessing.get_context(owner.start_method)
 
-        recipe = pickle.dumps(owner.stream, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            self._start_workers(context, recipe, seed, resume)
+            self._start_workers(context, seed, resume)
         except BaseException:
             self.close_workers()
             raise
         return self._run(), None
 
-    def _start_workers(
-        self, context: Any, recipe: bytes, seed: Seed, resume: Mapping[str, Any] | None
-    ) -> None:
+    def _start_workers(self, context: Any, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         owner = self._owner
         k = owner.n_workers
         for w in self._workers:
@@ -241,7 +236,7 @@ class _ParallelIterator(StreamIterator[Any]):
                 args=(
                     w.index,
                     k,
-                    recipe,
+                    owner.stream,  # pickled for spawn/forkserver; fork shares it as is
                     seed,
                     data_send,
                     control_recv,
@@ -396,8 +391,8 @@ class ParallelStreamer(Streamer):
     ----------
     stream : Streamer
         The pipeline to run (a mux, a Streamer, ``Streamer(buffer_stream, mux, 32)``, ...).
-        It is pickled to the workers, so under the ``spawn`` start method its generator
-        functions must be importable (module-level).
+        Under the ``spawn`` and ``forkserver`` start methods it is pickled to the workers, so
+        its generator functions must be importable (module-level); ``fork`` needs nothing.
     n_workers : int
         How many processes.
     prefetch : int
