@@ -19,18 +19,18 @@ calls it again for each iteration:
 
 from __future__ import annotations
 
-import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from operator import attrgetter, itemgetter, length_hint
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
 
-from ._rng import BLOCK, RandomStateLike, Seed, check_random_state, resolve_seed
-from .core import Streamer, StreamIterator, iterator_factory, load_state_of, state_of
-from .exceptions import DataError, PescadorError, StateError
+from ._cache import cache
+from ._map_iterator import _check_stream, _MapIterator, _positive_int
+from .core import StreamIterator, iterator_factory
+from .exceptions import DataError, PescadorError
 
 __all__ = ["buffer_stream", "cache", "keras_tuples", "tuples"]
 
@@ -43,32 +43,9 @@ _JOINABLE = (np.ndarray, np.memmap)
 _array = np.array
 _dtype_of = attrgetter("dtype")
 _shape_of = attrgetter("shape")
-_END = object()
 
 
-# -------------------------------------------------------------------------------- arguments
-def _positive_int(name: str, value: Any) -> int:
-    """``value`` as an int >= 1; an integral float (``32.0``) is accepted, ``2.5`` is not."""
-    result = 0
-    if isinstance(value, bool):
-        pass
-    elif isinstance(value, numbers.Integral):
-        result = int(value)
-    elif isinstance(value, numbers.Real) and float(value).is_integer():
-        result = int(float(value))
-    if result < 1:
-        raise PescadorError(f"{name}={value!r} must be a positive integer")
-    return result
-
-
-def _check_stream(stream: Any) -> None:
-    kind = type(stream)
-    if not (hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")):
-        raise PescadorError(
-            f"stream={stream!r} must be an iterable (a list, generator, Streamer or mux)"
-        )
-
-
+# -------------------------------------------------------------------------------- messages
 def _describe(item: Any, width: int = 60) -> str:
     text = repr(item)
     if len(text) > width:
@@ -155,67 +132,6 @@ def _malformed_item(item: Any, keys: tuple[Any, ...]) -> DataError:
 
 
 # -------------------------------------------------------------------------------- iterators
-class _MapIterator(StreamIterator[Any]):
-    """A map's pass: opens its input at the first ``next`` and runs :meth:`_run` over it.
-
-    ``_run`` is the raw loop (a generator); it calls :meth:`_release_input` in a ``finally``
-    so that closing the pass closes an input that the map opened itself.
-    """
-
-    __slots__ = ("_input", "_owns_input", "_stream")
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__()
-        self._stream = stream
-        self._input: Iterator[Any] = iter(())
-        self._owns_input = False
-
-    def _open(self) -> tuple[Iterator[Any], None]:
-        self._open_input()
-        resume = self._resume
-        if resume is not None:
-            if resume.get("done"):
-                return iter(()), None
-            self._restore(resume)
-        # iter() of a StreamIterator is its C-level fast path; it shares the position.
-        return self._run(iter(self._input)), None
-
-    def _restore(self, resume: Mapping[str, Any]) -> None:
-        """Put the (unstarted) input where the checkpoint says."""
-        load_state_of(self._input, resume["input"])
-
-    def _own_state(self) -> dict[str, Any]:
-        state = state_of(self._input)
-        if state is None:
-            raise StateError(
-                f"{self.kind} cannot checkpoint: its input ({type(self._input).__name__}) "
-                "cannot describe its position; pass a Streamer or a pescador iterator"
-            )
-        return {"input": state}
-
-    def _open_input(self) -> None:
-        stream = self._stream
-        if isinstance(stream, Streamer):
-            self._input = stream._iterate(None, self._seed)
-            self._owns_input = True
-        elif isinstance(stream, StreamIterator):
-            self._input = stream
-        else:
-            self._input = iter(stream)
-            # An iterable (a list...) gave us a new iterator: ours to close. An iterator passed
-            # in (a generator...) stays the caller's, as in pescador 3.0.
-            self._owns_input = self._input is not stream
-
-    def _release_input(self) -> None:
-        if self._owns_input:
-            close = getattr(self._input, "close", None)
-            if close is not None:
-                close()
-
-    def _run(self, source: Iterator[Any]) -> Iterator[Any]:
-        raise NotImplementedError
-
-
 class _BufferIterator(_MapIterator):
     __slots__ = ("_axis", "_partial", "_size")
 
@@ -331,138 +247,6 @@ def _as_keys(side: str | list[Any] | None) -> list[Any]:
     if side is None:
         return []
     return [side] if isinstance(side, str) else side
-
-
-class _CacheIterator(_MapIterator):
-    """A pass of :func:`cache`. Its whole state lives on the instance, for checkpoints.
-
-    ``_slots`` holds the cached items and ``_slot_positions`` their positions in the input
-    (so the number of items fetched is ``max(_slot_positions) + 1``); ``_rng_seed`` is the
-    seed, ``_block_state`` the bit generator's state when the current block of decisions was
-    drawn, and ``_decisions`` the unread rest of that block (its position in the block is
-    ``BLOCK - length_hint(_decisions)``).
-    """
-
-    __slots__ = (
-        "_block_state",
-        "_decisions",
-        "_fetched",
-        "_input_start",
-        "_n_cache",
-        "_prob",
-        "_random_state",
-        "_resumed_gen",
-        "_rng_seed",
-        "_slot_positions",
-        "_slots",
-    )
-
-    kind = "cache"
-
-    def __init__(
-        self, stream: Any, n_cache: int, prob: float, random_state: RandomStateLike
-    ) -> None:
-        super().__init__(stream)
-        self._n_cache = n_cache
-        self._prob = prob
-        self._random_state = random_state
-        self._rng_seed: Seed | None = None
-        self._slots: list[Any] = []
-        self._slot_positions: list[int] = []
-        self._block_state: Mapping[str, Any] | None = None
-        self._decisions: Iterator[int] = iter(())
-        self._fetched = 0
-        self._input_start: dict[str, Any] | None = None
-
-    def _draw_block(self, gen: np.random.Generator) -> Iterator[int]:
-        """One block of decisions: a slot index, bit-inverted (< 0) when the slot is refilled
-        from the input first."""
-        self._block_state = gen.bit_generator.state
-        index = gen.integers(0, self._n_cache, BLOCK)
-        refill = gen.random(BLOCK) < self._prob
-        self._decisions = decisions = iter(np.where(refill, ~index, index).tolist())
-        return decisions
-
-    def _open(self) -> tuple[Iterator[Any], None]:
-        raw = super()._open()
-        if self._resume is None:
-            # The input's state before its first item (its seed resolved): resuming replays
-            # the input from there.
-            self._input_start = state_of(self._input)
-            self._rng_seed = resolve_seed(self._random_state, inherited=self._seed)
-        return raw
-
-    def _restore(self, resume: Mapping[str, Any]) -> None:
-        # The cached items are data, not state: replay the input from its start, keeping
-        # the items the slots held.
-        self._input_start = resume["input"]
-        load_state_of(self._input, resume["input"])
-        self._rng_seed = Seed.from_json(resume["seed"])
-        source = iter(self._input)
-        wanted = {pos: k for k, pos in enumerate(resume["positions"])}
-        self._slots = [None] * len(wanted)
-        for pos, item in enumerate(islice(source, resume["fetched"])):
-            if pos in wanted:
-                self._slots[wanted[pos]] = item
-        self._slot_positions = list(resume["positions"])
-        self._fetched = resume["fetched"]
-        if resume["block"] is not None:
-            gen = self._rng_seed.generator()
-            gen.bit_generator.state = resume["block"][0]
-            for _ in islice(self._draw_block(gen), resume["block"][1]):
-                pass
-            self._resumed_gen = gen
-
-    def _own_state(self) -> dict[str, Any]:
-        if self._input_start is None or self._rng_seed is None:
-            raise StateError("cache cannot checkpoint: its input cannot describe its position")
-        block = None
-        if self._block_state is not None:
-            block = [self._block_state, BLOCK - length_hint(self._decisions)]
-        return {
-            "input": self._input_start,
-            "seed": self._rng_seed.to_json(),
-            "fetched": self._fetched,
-            "positions": list(self._slot_positions),
-            "block": block,
-        }
-
-    def _run(self, source: Iterator[Any]) -> Iterator[Any]:
-        try:
-            n = self._n_cache
-            slots, positions = self._slots, self._slot_positions
-            resumed = self._resume is not None
-            seed = self._rng_seed
-            assert seed is not None
-            while self._fetched < n:  # warm-up: pass the first n items through
-                item = next(source, _END)
-                if item is _END:
-                    return
-                positions.append(self._fetched)
-                slots.append(item)
-                self._fetched += 1
-                yield item
-            if resumed and self._block_state is not None:
-                gen = self._resumed_gen
-                decisions = self._decisions
-            else:
-                gen = seed.generator()
-                decisions = self._draw_block(gen)
-            while True:
-                for code in decisions:
-                    if code < 0:
-                        item = next(source, _END)
-                        if item is _END:
-                            return
-                        slots[~code] = item
-                        positions[~code] = self._fetched
-                        self._fetched += 1
-                        yield item
-                    else:
-                        yield slots[code]
-                decisions = self._draw_block(gen)
-        finally:
-            self._release_input()
 
 
 # -------------------------------------------------------------------------------- the maps
@@ -636,72 +420,3 @@ def keras_tuples(
             f"got inputs={inputs!r}, outputs={outputs!r}"
         )
     return _KerasIterator(stream, x_side, y_side)
-
-
-@iterator_factory
-def cache(
-    stream: Iterable[Any], n_cache: int, prob: float = 0.5, random_state: RandomStateLike = None
-) -> StreamIterator[Any]:
-    """Reuse recent items at random, to stretch a slow stream.
-
-    The first ``n_cache`` items are passed through and stored in ``n_cache`` slots. Then, for
-    each output item: pick a slot uniformly at random; with probability ``prob`` replace its
-    item with the next input item; yield the slot's item (new or old).
-
-    Parameters
-    ----------
-    stream : iterable
-        Items to cache: a list, a generator, a Streamer or mux, or another map's iterator.
-    n_cache : int > 0
-        Number of slots.
-    prob : float in (0, 1]
-        Probability of fetching a new item at each step; ``1`` reproduces the input.
-    random_state : None, int, RandomState, Generator or SeedSequence
-        Seed of the random choices. Anything but ``None`` makes every iteration (for
-        instance of ``Streamer(cache, ...)``) replay the same choices; a caller's
-        RandomState or Generator is read, never advanced. ``None`` takes a fresh seed from
-        numpy's global RNG, or from a seeded parent mux.
-
-    Returns
-    -------
-    StreamIterator
-        Yields the input's items, each at least once and in input order of first appearance;
-        the same objects (no copies) may be yielded several times.
-
-    Raises
-    ------
-    PescadorError
-        At the call, if ``n_cache`` is not a positive integer, ``prob`` is not in (0, 1] or
-        ``random_state`` is invalid.
-
-    Notes
-    -----
-    Order: as above; an input with fewer than ``n_cache + 1`` items is reproduced exactly.
-    Ends at the first refill that finds the input exhausted: finite when the input is,
-    longer than it. RNG: a numpy ``Generator`` (PCG64) seeded as described, drawing slot
-    indices and refill decisions 1024 at a time. State: the cached items and their input
-    positions, the input's state, the seed and the position in the current block of draws.
-
-    Examples
-    --------
-    >>> out = list(cache(range(10), n_cache=3, prob=0.5, random_state=0))
-    >>> out[:3]
-    [0, 1, 2]
-    >>> len(out) >= 10 and sorted(set(out)) == list(range(10))
-    True
-    >>> out == list(cache(range(10), n_cache=3, prob=0.5, random_state=0))
-    True
-    >>> list(cache(range(5), n_cache=2, prob=1))
-    [0, 1, 2, 3, 4]
-    """
-    _check_stream(stream)
-    n = _positive_int("n_cache", n_cache)
-    if (
-        not isinstance(prob, numbers.Real)
-        or isinstance(prob, bool)
-        or math.isnan(prob)
-        or not 0 < prob <= 1
-    ):
-        raise PescadorError(f"prob={prob!r} must be a number in the range (0, 1].")
-    check_random_state(random_state)
-    return _CacheIterator(stream, n, float(prob), random_state)

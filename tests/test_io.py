@@ -22,7 +22,9 @@ import pytest
 
 import pescador
 import pescador.io as pio
+import pescador.io._windows as window_reads
 from pescador import DataError, PescadorError, StateError, Streamer
+from pescador._rng import Seed
 from pescador.io import (
     DataFileError,
     ShortFileWarning,
@@ -175,7 +177,7 @@ def test_a_key_not_read_need_not_match_the_others(tmp_path):
 )
 @pytest.mark.parametrize("small", [True, False], ids=["read-whole", "read-by-window"])
 def test_any_array_layout_gives_the_rows_it_holds(tmp_path, monkeypatch, x, small):
-    monkeypatch.setattr(pio, "SMALL_ARRAY_BYTES", 1 << 30 if small else 0)
+    monkeypatch.setattr(window_reads, "SMALL_ARRAY_BYTES", 1 << 30 if small else 0)
     y = np.arange(20)
     path = write_npz(tmp_path / "a.npz", X=x, Y=y)
     with npz_windows(path, 6, random_state=3) as it:
@@ -211,7 +213,8 @@ def test_stored_compressed_and_npy_give_the_same_windows(tmp_path, monkeypatch):
     ):
         with make() as it:
             runs.append(starts(take(it, 100)))
-    monkeypatch.setattr(pio, "_pread", pio._pread_fallback)  # platforms without preadv
+    # As on platforms without preadv:
+    monkeypatch.setattr(window_reads, "_pread", window_reads._pread_fallback)
     with npz_windows(stored, 16, random_state=7) as it:
         runs.append(starts(take(it, 100)))
     assert runs[0] == runs[1] == runs[2] == runs[3]
@@ -492,7 +495,7 @@ def test_a_seeded_mux_makes_the_whole_stream_reproducible(tmp_path):
 
 
 def test_the_activation_rng_is_used_as_given(npz):
-    seed = pio.Seed(4, (1, 2))
+    seed = Seed(4, (1, 2))
     given = seed.generator(0)  # what a Streamer passes for ACTIVATION_RNG
     it = npz_windows(npz, 4, random_state=given)
     it._seed = seed  # as a Streamer sets it

@@ -1,0 +1,231 @@
+"""The windows of one activation: :class:`WindowIterator`, its offsets, reads and state.
+
+An activation opens its example's files (see ``_layout``), reads the small arrays (and those
+that cannot be read in place) whole and the others window by window with ``pread``, and draws
+each window's offset uniformly from a numpy ``Generator``, in blocks of growing size. Its
+state is the windows delivered and the generator's state at the start: a restored iterator
+jumps to its block and skips the windows already delivered.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _state
+from .._rng import Seed, resolve_seed
+from ..core import ACTIVATION_RNG, StreamIterator
+from ._layout import DataFileError, _Array, _keep, _open_arrays, _zip_errors
+
+#: Arrays at most this large are read whole when an activation starts (one read instead of
+#: one per window); larger ones are read window by window.
+SMALL_ARRAY_BYTES = 64 * 1024
+
+#: Window offsets are drawn in blocks of these sizes, then 1024 at a time: a short activation
+#: (a mux's ``rate`` is often about 16) draws few numbers, a long one draws in large blocks.
+_BLOCKS = (16, 32, 64, 128, 256, 512)
+_BIG_BLOCK = 1024
+_BLOCK_STARTS = [sum(_BLOCKS[:k]) for k in range(len(_BLOCKS) + 1)]
+
+
+def _pread_fallback(fd: int, buffers: list[Any], offset: int) -> int:
+    """``os.preadv`` where the platform lacks it: seek, then read (each iterator has its fds)."""
+    os.lseek(fd, offset, os.SEEK_SET)
+    with open(fd, "rb", buffering=0, closefd=False) as raw:
+        return raw.readinto(buffers[0]) or 0
+
+
+_pread = getattr(os, "preadv", None) or _pread_fallback
+
+
+def _read_whole(fd: int, path: str, info: _Array) -> np.ndarray:
+    """Read a whole array into memory (a small one, or one that cannot be read in place)."""
+    if info.offset >= 0:
+        array = np.empty(info.shape, info.dtype)
+        if _pread(fd, [array], info.offset) != array.nbytes:
+            raise DataFileError(path, "the file shrank while being read")
+        return array
+    import zipfile
+
+    with open(fd, "rb", closefd=False) as fp:
+        try:
+            if info.member:
+                with zipfile.ZipFile(fp) as archive, archive.open(info.member) as stream:
+                    return np.lib.format.read_array(stream, allow_pickle=False)
+            fp.seek(0)
+            return np.lib.format.read_array(fp, allow_pickle=False)
+        except _zip_errors() as exc:
+            where = f"member {info.member!r}" if info.member else "the array"
+            raise DataFileError(path, f"{where} cannot be read ({exc})") from None
+
+
+# ------------------------------------------------------------------------------ the windows
+def _block(index: int) -> tuple[int, int]:
+    """The block holding window ``index``: its number and the index of its first window."""
+    starts = _BLOCK_STARTS
+    if index < starts[-1]:
+        k = sum(start <= index for start in starts) - 1
+        return k, starts[k]
+    k = len(_BLOCKS) + (index - starts[-1]) // _BIG_BLOCK
+    return k, starts[-1] + (k - len(_BLOCKS)) * _BIG_BLOCK
+
+
+def _windows(
+    files: Sequence[tuple[str, str]],
+    keys: Sequence[str] | None,
+    n: int,
+    short: str,
+    rng: np.random.Generator,
+    done: int,
+    tags: Mapping[str, Any] | None,
+) -> Iterator[dict[str, Any]]:
+    """The raw windows of one activation; the files are opened at its first ``next``.
+
+    The descriptors live in this generator's frame and are closed by its ``finally``, when
+    the activation ends, is closed, or is dropped (nothing refers back to the generator, so
+    CPython frees it at once).
+    """
+    fds: list[int] = []
+    try:
+        chosen, rows = _open_arrays(files, keys, fds)
+        path = files[0][0]
+        if not _keep(path, rows, n, short):
+            return
+        # Per key: (key, fd, file offset, row bytes, window shape, dtype, window bytes), or
+        # (key, -1, array, ...) for an array read whole.
+        steps: list[tuple[Any, ...]] = []
+        in_use = set()
+        for key, where, info, fd in chosen:
+            row = info.row_bytes
+            if info.offset < 0 or rows * row <= SMALL_ARRAY_BYTES:
+                steps.append((key, -1, _read_whole(fd, where, info), 0, (), None, 0))
+            else:
+                steps.append(
+                    (key, fd, info.offset, row, (n, *info.shape[1:]), info.dtype, n * row)
+                )
+                in_use.add(fd)
+        if len(in_use) < len(fds):  # some files were read whole: close them now
+            for fd in [fd for fd in fds if fd not in in_use]:
+                fds.remove(fd)
+                os.close(fd)
+        extra = dict(tags) if tags else None
+        pread, empty, starts = _pread, np.empty, rows - n + 1
+        k, first = _block(done) if done else (0, 0)
+        skip = done - first
+        if first:  # resuming: jump over the draws of earlier blocks (one per window)
+            advance = getattr(rng.bit_generator, "advance", None)
+            if advance is not None:
+                advance(first)
+            else:
+                rng.random(first)
+        while True:
+            size = _BLOCKS[k] if k < len(_BLOCKS) else _BIG_BLOCK
+            k += 1
+            # Uniform on [0, starts): the floor of a 53-bit uniform float times `starts`.
+            offsets = (rng.random(size) * starts).astype(np.intp).tolist()
+            if skip:
+                del offsets[:skip]
+                skip = 0
+            for i in offsets:
+                window = {}
+                for key, fd, at, row, shape, dtype, nbytes in steps:
+                    if fd < 0:
+                        window[key] = at[i : i + n].copy()
+                    else:
+                        buf = window[key] = empty(shape, dtype)
+                        if pread(fd, [buf], at + i * row) != nbytes:
+                            raise DataFileError(path, "the file shrank while being read")
+                if extra:
+                    window.update(extra)
+                yield window
+    finally:
+        while fds:
+            os.close(fds.pop())
+
+
+def _is_activation_generator(rng: np.random.Generator, seed: Seed) -> bool:
+    """Whether ``rng`` is the generator a Streamer made for this activation (ACTIVATION_RNG)."""
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    return (
+        isinstance(seq, np.random.SeedSequence)
+        and seq.entropy == seed.entropy
+        and tuple(seq.spawn_key) == (*seed.key, 0)
+    )
+
+
+class WindowIterator(StreamIterator[dict[str, Any]]):
+    """One activation of a window streamer (:func:`npz_windows`, :func:`npy_windows`).
+
+    It yields ``{key: array of n rows, ...}`` forever (nothing for a short file skipped),
+    each window starting at an offset drawn uniformly among all the valid ones. The files are
+    opened at the first ``next`` and closed when the iterator ends, is closed or is dropped.
+
+    State (:meth:`state_dict`): the windows delivered and the bit generator's state when the
+    activation started. Offsets are drawn in blocks (16, 32, ... 512, then 1024 at a time),
+    one raw draw each, so a restored iterator jumps to its block in O(1), draws it again and
+    skips the windows already delivered.
+    """
+
+    __slots__ = ("_files", "_keys", "_n", "_random_state", "_rng_start", "_short", "_tags")
+
+    kind = "windows"
+
+    def __init__(
+        self,
+        files: Sequence[tuple[str, str]],
+        keys: Sequence[str] | None,
+        n: int,
+        short: str,
+        random_state: Any,
+        tags: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__()
+        self._files = files
+        self._keys = keys
+        self._n = n
+        self._short = short
+        self._random_state = random_state
+        self._tags = tags
+        self._rng_start: Mapping[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} over {self._files[0][0]!r}, n={self._n}>"
+
+    def _generator(self) -> np.random.Generator:
+        given = self._random_state
+        if given is ACTIVATION_RNG or given is None:
+            return resolve_seed(None, self._seed).generator()
+        if (
+            isinstance(given, np.random.Generator)
+            and self._seed is not None
+            and _is_activation_generator(given, resolve_seed(None, self._seed))
+        ):
+            return given  # made for this activation alone
+        return resolve_seed(given).generator()  # a fixed seed: every activation replays it
+
+    def _open(self) -> tuple[Iterator[dict[str, Any]], None]:
+        resume = self._resume
+        if resume is not None and resume.get("done"):
+            return iter(()), None
+        rng = self._generator()
+        done = 0
+        if resume is not None and resume["n"]:
+            rng.bit_generator.state = resume["rng"]
+            done = resume["n"]
+        self._rng_start = rng.bit_generator.state
+        raw = _windows(self._files, self._keys, self._n, self._short, rng, done, self._tags)
+        return raw, None
+
+    def _own_state(self) -> dict[str, Any]:
+        return {"window": self._n, "rng": self._rng_start}
+
+    def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        checked = _state.check(state, self.kind)
+        if checked.get("n") and not checked.get("done"):
+            _state.check(state, self.kind, window=self._n)
+            if not isinstance(checked.get("rng"), Mapping):
+                raise _state.StateError(f"a {self.kind} state needs the generator state 'rng'")
+        return checked
