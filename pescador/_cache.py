@@ -52,6 +52,9 @@ class _CacheIterator(_MapIterator):
 
     kind = "cache"
 
+    def _shape(self) -> dict[str, Any]:
+        return {"n_cache": self._n_cache}
+
     def __init__(
         self, stream: Any, n_cache: int, prob: float, random_state: RandomStateLike
     ) -> None:

@@ -264,7 +264,9 @@ class StreamIterator(Generic[_T]):
         if self._fast is None:
             if self._resume is not None:
                 return dict(self._resume)
-            return {"kind": self.kind, "n": 0, **self._shape()}
+            # Start the pass (it pulls nothing) so that its seed is fixed and recorded: the
+            # state must describe the same stream that this iterator will go on to produce.
+            self._start()
         head = {"kind": self.kind, "n": self.items_delivered, **self._shape()}
         if self._fast is _EMPTY or (self._activation is not None and not self._activation.live):
             return {**head, "done": True}

@@ -132,7 +132,12 @@ class _StreamerIterator(StreamIterator[Any]):
 class _CycleIterator(_StreamerIterator):
     """Endless passes over a stream; ends after a pass that yields nothing.
 
-    State: the items delivered, and the current pass (its number and its own state).
+    Randomness: one seed for the cycle (inherited, or fresh from numpy's global RNG); pass
+    ``k`` inherits ``seed.child(k)``, so unseeded passes differ from each other and a seeded
+    stream replays its own seed every pass.
+
+    State: the items delivered, the cycle's seed, and the current pass (its number and its
+    own state).
     """
 
     __slots__ = ("_position",)
@@ -144,28 +149,39 @@ class _CycleIterator(_StreamerIterator):
         # [pass number, current pass]: shared with the passes generator, which must not hold
         # the iterator itself (a cycle would keep a dropped iterator alive until gc).
         self._position = [0, None]
-        if self._resume is not None and self._resume.get("done"):
+        resume = self._resume
+        if resume is not None and resume.get("done"):
             return _EMPTY, None
-        passes = _passes(self._stream, self._seed, self._counted, self._resume, self._position)
+        if resume is not None and "seed" in resume:
+            self._seed = Seed.from_json(resume["seed"])
+        else:
+            self._seed = resolve_seed(None, self._seed)
+        passes = _passes(self._stream, self._seed, self._counted, resume, self._position)
         return passes, None
 
     def _own_state(self) -> dict[str, Any]:
         number, current = self._position
-        return {"pass": number, "current": None if current is None else current._state_dict()}
+        assert isinstance(self._seed, Seed)
+        return {
+            "seed": self._seed.to_json(),
+            "pass": number,
+            "current": None if current is None else current._state_dict(),
+        }
 
 
 def _passes(
     stream: Streamer,
-    seed: InheritedSeed,
+    seed: Seed,
     counted: bool,
     resume: Mapping[str, Any] | None,
     position: list[Any],
 ) -> Iterator[Any]:
     """The items of a cycle: pass after pass, until a pass yields nothing."""
+    if resume is not None:
+        position[0] = resume["pass"]
     while True:
-        one_pass = stream._iterate(None, seed, counted)
+        one_pass = stream._iterate(None, (seed, position[0]), counted)
         if resume is not None:
-            position[0] = resume["pass"]
             if resume["current"] is not None:
                 one_pass._load(resume["current"])
             resume = None

@@ -137,6 +137,9 @@ class _BufferIterator(_MapIterator):
 
     kind = "buffer_stream"
 
+    def _shape(self) -> dict[str, Any]:
+        return {"buffer_size": self._size}
+
     def __init__(self, stream: Any, size: int, partial: bool, axis: int | None) -> None:
         super().__init__(stream)
         self._size = size

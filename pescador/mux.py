@@ -101,7 +101,8 @@ class _MuxIterator(StreamIterator[Any]):
             seed = Seed.from_json(resume["seed"])
         shard = None if mux.stream_ is not None else _take_shard()
         if shard is not None:  # the outermost mux in a ParallelStreamer worker: run a share
-            seed = seed.child(shard.index)
+            if resume is None:  # (a saved seed is the share's already)
+                seed = seed.child(shard.index)
             mux = mux._shard(shard.index, shard.n_workers)
         self._used_seed = seed
         self.policy = policy = mux._policy(seed, resume)
@@ -538,6 +539,8 @@ class ChainMux(BaseMux):
         return _select.ChainPolicy(repr(self), source, seed, self.mode == "cycle", resume)
 
     def _shape(self) -> dict[str, Any]:
+        if isinstance(self.streamers, list):
+            return {"mode": self.mode, "n_streams": len(self.streamers)}
         return {"mode": self.mode}
 
     def _shard(self, index: int, count: int) -> BaseMux:
