@@ -60,7 +60,12 @@ def keys(items):
 def our_segments() -> list[str]:
     if not os.path.isdir(SHM):
         return []
-    return [name for name in os.listdir(SHM) if name.startswith("pescador-")]
+    # ParallelStreamer's directories (not ZMQStreamer's ipc ones, which its own tests check).
+    return [
+        name
+        for name in os.listdir(SHM)
+        if name.startswith("pescador-") and not name.startswith("pescador-zmq")
+    ]
 
 
 @pytest.fixture(autouse=True)
