@@ -46,3 +46,17 @@ __all__ = [
     "version",
     "worker_info",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ZMQStreamer needs pyzmq (pescador[zmq]): load it on first use, not at import.
+    if name in ("zmq_stream", "ZMQStreamer"):
+        import importlib
+
+        module = importlib.import_module(".zmq_stream", __name__)
+        return module if name == "zmq_stream" else module.ZMQStreamer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "ZMQStreamer", "zmq_stream"])

@@ -1,0 +1,810 @@
+"""ZMQStreamer: the pescador 3.0 behaviour (api.md §11) and its fixes (A8, §17 items 9-15).
+
+Generator functions are module-level so that the ``spawn`` tests can pickle them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import pescador
+from pescador import DataError, PescadorError, StateError, Streamer, WorkerError
+
+zmq = pytest.importorskip("zmq")
+from pescador import zmq_stream  # noqa: E402
+from pescador.zmq_stream import WorkerDataError, ZMQStreamer  # noqa: E402
+
+LINUX = sys.platform.startswith("linux")
+BIG = 1 << 20  # bytes: items this large travel through shared memory (where available)
+
+
+# ------------------------------------------------------------------------------ sources
+def counting(n: int, size: int = 3):
+    for i in range(n):
+        yield {"x": np.full(size, i, np.int64)}
+
+
+def endless(nbytes: int = 40):
+    i = 0
+    while True:
+        yield {"x": np.full(nbytes // 8, i, np.int64)}
+        i += 1
+
+
+def with_pid(n: int):
+    for _ in range(n):
+        yield {"pid": np.array(os.getpid())}
+
+
+def failing(n: int):
+    yield from counting(n)
+    raise ValueError("boom in the worker")
+
+
+def killed(n: int):
+    yield from counting(n)
+    os.kill(os.getpid(), signal.SIGKILL)
+    yield {"x": np.zeros(1)}  # pragma: no cover
+
+
+def exiting(n: int):
+    yield from counting(n)
+    os._exit(7)
+    yield {"x": np.zeros(1)}  # pragma: no cover
+
+
+def yields(*items):
+    yield from items
+
+
+def producing(counter, nbytes: int = 8):
+    while True:
+        with counter.get_lock():
+            counter.value += 1
+        yield {"x": np.zeros(nbytes // 8, np.int64)}
+
+
+def stuck(ignore_sigterm: bool = False):
+    if ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    yield {"x": np.zeros(1)}
+    time.sleep(60)
+    yield {"x": np.zeros(1)}  # pragma: no cover
+
+
+def random_draws(n: int):
+    for _ in range(n):
+        yield {"x": np.random.random_sample(2)}
+
+
+def rng_draws(n: int, rng=pescador.ACTIVATION_RNG):
+    for _ in range(n):
+        yield {"x": rng.random(2)}
+
+
+def sizes(sizes_in_bytes):
+    for i, nbytes in enumerate(sizes_in_bytes):
+        yield {"x": np.full(nbytes // 8, i, np.int64)}
+
+
+def reusing(n: int, nbytes: int):
+    buffer = np.zeros(nbytes // 8, np.int64)
+    for i in range(n):
+        buffer[:] = i  # the same array, overwritten after each yield
+        yield {"x": buffer}
+
+
+def slow_endless():
+    while True:
+        time.sleep(0.05)
+        yield {"x": np.zeros(1)}
+
+
+def fails_to_start(max_iter=None):
+    raise RuntimeError("cannot start")
+
+
+def plain_callable(max_iter=None):
+    yield from counting(max_iter or 10)
+
+
+# ------------------------------------------------------------------------------ helpers
+def xs(items) -> list[int]:
+    return [int(item["x"].flat[0]) for item in items]
+
+
+def our_dirs() -> list[str]:
+    found = []
+    for base in {tempfile.gettempdir(), "/dev/shm"}:
+        if os.path.isdir(base):
+            found += [os.path.join(base, d) for d in os.listdir(base) if "pescador-zmq-" in d]
+    return found
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers():
+    """Every test leaves no worker process and no private directory behind."""
+    before = set(our_dirs())
+    yield
+    gc.collect()
+    assert multiprocessing.active_children() == []
+    assert set(our_dirs()) <= before
+
+
+# --------------------------------------------------------------------- 3.0 behaviour [pinned]
+def test_items_arrive_in_order():
+    assert xs(ZMQStreamer(Streamer(counting, 20))) == list(range(20))
+
+
+def test_each_iteration_is_a_new_process():
+    zs = ZMQStreamer(Streamer(with_pid, 3))
+    pids = [{int(item["pid"]) for item in zs} for _ in range(3)]
+    assert all(len(p) == 1 for p in pids)
+    assert len(set.union(*pids)) == 3
+    assert os.getpid() not in set.union(*pids)
+
+
+def test_early_stop():
+    zs = ZMQStreamer(Streamer(endless))
+    got = []
+    for item in zs:
+        got.append(int(item["x"][0]))
+        if len(got) == 5:
+            break
+    assert got == list(range(5))
+    assert multiprocessing.active_children() == []
+
+
+def test_max_iter():
+    zs = ZMQStreamer(Streamer(endless))
+    assert len(list(zs(max_iter=7))) == 7
+    assert xs(zs.iterate(max_iter=3)) == [0, 1, 2]
+    assert xs(zs.iterate(max_iter=2.5)) == [0, 1, 2]
+    assert list(zs.iterate(max_iter=0)) == []
+
+
+def test_max_iter_never_computes_extra_items():
+    counter = multiprocessing.Value("i", 0)
+    assert len(list(ZMQStreamer(Streamer(producing, counter)).iterate(max_iter=3))) == 3
+    assert counter.value == 3
+
+
+def test_inside_a_mux():
+    mux = pescador.RoundRobinMux(
+        [ZMQStreamer(Streamer(counting, 3)), ZMQStreamer(Streamer(counting, 2))]
+    )
+    assert xs(mux) == [0, 0, 1, 1, 2]
+    shuffled = pescador.ShuffledMux(
+        [ZMQStreamer(Streamer(endless)), ZMQStreamer(Streamer(endless))], random_state=0
+    )
+    assert len(list(shuffled.iterate(max_iter=20))) == 20
+
+
+def test_wrapping_a_mux_matches_the_mux():
+    streams = [Streamer(counting, 10 * (i + 1)) for i in range(3)]
+    mux = pescador.StochasticMux(streams, n_active=2, rate=4, random_state=3)
+    assert xs(ZMQStreamer(mux).iterate(max_iter=40)) == xs(mux.iterate(max_iter=40))
+
+
+def test_wrapping_buffer_stream():
+    batches = Streamer(pescador.buffer_stream, Streamer(counting, 10), 4)
+    got = list(ZMQStreamer(batches))
+    assert [b["x"].shape for b in got] == [(4, 3), (4, 3)]
+    np.testing.assert_array_equal(got[1]["x"][:, 0], [4, 5, 6, 7])
+
+
+def test_copy_makes_no_difference():
+    items = [{"a": np.arange(10) * i, "b": np.ones((3, 4)) * i} for i in range(5)]
+    got = [list(ZMQStreamer(Streamer(items), copy=c)) for c in (False, True)]
+    for one, other in zip(*got, strict=True):
+        assert one.keys() == other.keys()
+        for key in one:
+            np.testing.assert_array_equal(one[key], other[key])
+
+
+def test_received_arrays_are_read_only_and_keys_sorted():
+    for size in (3, BIG // 8):
+        item = next(iter(ZMQStreamer(Streamer([{"b": np.arange(size), "a": np.zeros(2)}]))))
+        assert list(item) == ["a", "b"]
+        assert not item["b"].flags.writeable and item["b"].flags.aligned
+        assert item["b"].flags.c_contiguous
+
+
+def test_positional_min_port_as_in_the_demo():
+    zs = ZMQStreamer(Streamer(counting, 3), 5156)
+    assert (zs.min_port, zs.max_port) == (5156, 65535)
+    assert xs(zs) == [0, 1, 2]
+
+
+def test_cycle_starts_a_process_per_pass():
+    assert xs(ZMQStreamer(Streamer(counting, 4)).cycle(max_iter=10)) == [0, 1, 2, 3] * 2 + [0, 1]
+
+
+# ------------------------------------------------------------------------- wire format
+def layouts(repeat: int) -> dict[str, np.ndarray]:
+    """Arrays of every layout and many dtypes (1-d ones tiled ``repeat`` times)."""
+    return {
+        name: np.tile(value, repeat) if value.ndim == 1 and value.size else value
+        for name, value in LAYOUTS.items()
+    }
+
+
+def layout_items(repeat: int):
+    # Built in the worker: pickling (under spawn) would change the big-endian array's dtype.
+    yield layouts(repeat)
+
+
+LAYOUTS = {
+    "C": np.arange(12.0).reshape(3, 4),
+    "F": np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+    "transposed": np.arange(6).reshape(2, 3).T,
+    "strided": np.arange(40)[::3],
+    "strided 2d": np.arange(60).reshape(6, 10)[::2, 1::3],
+    "0-d": np.array(3.5),
+    "empty": np.zeros((0, 4), np.float32),
+    "big-endian": np.arange(5, dtype=">i4"),
+    "bool": np.array([True, False, True]),
+    "complex": np.arange(4) * (1 + 2j),
+    "float16": np.arange(7, dtype=np.float16),
+    "unicode": np.array(["a", "bcd", "ef"]),
+    "bytes": np.array([b"xy", b"z"]),
+    "datetime": np.array(["2020-01-01", "2021-06-30"], "datetime64[D]"),
+    "timedelta": np.array([1, 2, 3], "timedelta64[ms]"),
+    "structured": np.array(
+        [(1, 2.5, b"ab"), (3, 4.5, b"cd")], [("i", "<i4"), ("f", "<f8"), ("s", "S2")]
+    ),
+    "aligned nested": np.zeros(
+        3, np.dtype([("a", "u1"), ("b", [("x", "<f8"), ("y", "<i2", (2,))])], align=True)
+    ),
+}
+
+
+@pytest.mark.parametrize("shared_memory", [False, True])
+@pytest.mark.parametrize("repeat", [1, 3000], ids=["small", "large"])
+def test_every_layout_and_dtype_round_trips(shared_memory, repeat):
+    item = layouts(repeat)
+    got = next(iter(ZMQStreamer(Streamer(layout_items, repeat), shared_memory=shared_memory)))
+    assert got.keys() == item.keys()
+    for name, value in item.items():
+        assert got[name].dtype == value.dtype, name
+        assert got[name].shape == value.shape, name
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+        assert not got[name].flags.writeable
+    assert got["F"].flags.f_contiguous  # Fortran order travels as is
+
+
+def test_empty_dict_is_an_item():
+    items = [{}, {"x": np.arange(2)}, {}]
+    got = list(ZMQStreamer(Streamer(items)))
+    assert len(got) == 3 and got[0] == {} and got[2] == {}
+
+
+def test_int_keys_and_mixed_keys():
+    got = next(iter(ZMQStreamer(Streamer([{1: np.ones(1), "a": np.zeros(1)}]))))
+    assert set(got) == {1, "a"}
+
+
+@pytest.mark.parametrize(
+    "item, match",
+    [
+        ({"x": np.array([object()], dtype=object)}, "objects"),
+        ({"x": [1, 2]}, "numpy arrays only"),
+        ({"x": 3.0}, "numpy arrays only"),
+        ({"x": np.ma.masked_array([1, 2], [0, 1])}, "numpy arrays only"),
+        ({(1, 2): np.ones(1)}, "keys"),
+        (3, "dicts of numpy arrays"),
+    ],
+)
+def test_bad_items_raise_a_data_error_from_the_worker(item, match):
+    it = ZMQStreamer(Streamer(yields, {"ok": np.zeros(1)}, item)).iterate()
+    assert list(next(it)) == ["ok"]
+    with pytest.raises(WorkerDataError, match=match) as info:
+        next(it)
+    assert isinstance(info.value, DataError) and isinstance(info.value, WorkerError)
+    assert "DataError" in info.value.remote_traceback
+
+
+def test_module_functions_round_trip():
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    try:
+        a.bind("inproc://pescador-test")
+        b.connect("inproc://pescador-test")
+        item = {"F": np.asfortranarray(np.ones((2, 3))), "s": np.arange(9)[::2], "e": np.ones(0)}
+        for copy in (True, False):
+            zmq_stream.zmq_send_data(a, item, copy=copy)
+            got = zmq_stream.zmq_recv_data(b, copy=copy)
+            for key in item:
+                np.testing.assert_array_equal(got[key], item[key])
+        zmq_stream.zmq_send_data(a, {})
+        assert zmq_stream.zmq_recv_data(b) == {}
+    finally:
+        a.close(linger=0)
+        b.close(linger=0)
+        ctx.term()
+
+
+def test_module_worker_for_hand_built_consumers():
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PAIR)
+    sock.setsockopt(zmq.RCVTIMEO, 20_000)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    done = multiprocessing.Event()
+    worker = multiprocessing.Process(
+        target=zmq_stream.zmq_worker, args=(port, Streamer(counting, 4), done)
+    )
+    worker.start()
+    try:
+        got = []
+        while (item := zmq_stream.zmq_recv_data(sock)) is not None:
+            got.append(item)
+        assert xs(got) == [0, 1, 2, 3]
+    finally:
+        done.set()
+        worker.join(10)
+        sock.close(linger=0)
+        ctx.term()
+    assert worker.exitcode == 0
+
+
+def test_module_worker_reports_errors():
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PAIR)
+    sock.setsockopt(zmq.RCVTIMEO, 20_000)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    done = multiprocessing.Event()
+    worker = multiprocessing.Process(
+        target=zmq_stream.zmq_worker, args=(port, Streamer(failing, 1), done)
+    )
+    worker.start()
+    try:
+        assert xs([zmq_stream.zmq_recv_data(sock)]) == [0]
+        with pytest.raises(WorkerError, match="boom"):
+            zmq_stream.zmq_recv_data(sock)
+    finally:
+        done.set()
+        worker.join(10)
+        sock.close(linger=0)
+        ctx.term()
+
+
+# ---------------------------------------------------------------------------- failures
+def test_worker_exception_is_reraised_with_its_traceback():
+    it = ZMQStreamer(Streamer(failing, 3)).iterate()
+    assert xs([next(it) for _ in range(3)]) == [0, 1, 2]
+    with pytest.raises(WorkerError, match="ValueError: boom in the worker") as info:
+        next(it)
+    assert "in failing" in info.value.remote_traceback
+    assert "boom in the worker" in str(info.value)
+    assert isinstance(info.value, PescadorError)
+    assert list(it) == []
+
+
+@pytest.mark.parametrize(
+    "source, match", [(killed, "killed by SIGKILL"), (exiting, "exited with code 7")]
+)
+def test_worker_dying_without_a_word_raises(source, match):
+    it = ZMQStreamer(Streamer(source, 2)).iterate()
+    with pytest.raises(WorkerError, match=match) as info:
+        list(it)
+    assert info.value.remote_traceback is None
+
+
+def test_stream_error_at_start_is_reraised():
+    with pytest.raises(WorkerError, match="RuntimeError: cannot start"):
+        list(ZMQStreamer(fails_to_start))
+
+
+# --------------------------------------------------------------------------- read-ahead
+@pytest.mark.parametrize("prefetch", [1, 2, 8])
+def test_the_worker_runs_at_most_prefetch_items_ahead(prefetch):
+    counter = multiprocessing.Value("i", 0)
+    it = ZMQStreamer(Streamer(producing, counter), prefetch=prefetch).iterate()
+    next(it)
+    time.sleep(0.3)
+    assert counter.value <= 1 + prefetch
+    for _ in range(10):
+        next(it)
+    time.sleep(0.3)
+    assert 11 <= counter.value <= 11 + prefetch
+    it.close()
+
+
+@pytest.mark.parametrize("nbytes, window", [(8, 64), (1 << 20, 16), (4 << 20, 4)])
+def test_the_default_window_is_bounded_in_items_and_bytes(nbytes, window):
+    counter = multiprocessing.Value("i", 0)
+    it = ZMQStreamer(Streamer(producing, counter, nbytes)).iterate()
+    for delivered in (1, 2 * window + 3):
+        while it.items_delivered < delivered:
+            next(it)
+        time.sleep(0.3)
+        assert delivered <= counter.value <= delivered + window
+    it.close()
+
+
+@pytest.mark.parametrize("prefetch", [None, 1, 3])
+def test_items_of_varying_sizes(prefetch):
+    rng = np.random.default_rng(0)
+    nbytes = [int(8 * 2 ** rng.integers(0, 20)) for _ in range(200)]
+    nbytes[50:60] = [8 << 20, 8, 16 << 20, 8, 64 << 10, 4 << 20, 8, 8, 1 << 20, 8]
+    items = list(ZMQStreamer(Streamer(sizes, nbytes), prefetch=prefetch))
+    assert [item["x"].nbytes for item in items] == nbytes
+    assert all(np.all(item["x"] == i) for i, item in enumerate(items))
+
+
+def test_growing_items_evict_small_slots():
+    nbytes = [(64 << 10) * (1 + i // 3) for i in range(40)]
+    got = []
+    for item in ZMQStreamer(Streamer(sizes, nbytes), prefetch=1):
+        got.append(int(item["x"][-1]))
+        assert item["x"].nbytes == nbytes[len(got) - 1]
+    assert got == list(range(40))
+
+
+@pytest.mark.parametrize("nbytes", [64, BIG])
+def test_copy_protects_a_stream_that_reuses_its_buffer(nbytes):
+    zs = ZMQStreamer(Streamer(reusing, 30, nbytes), copy=True, shared_memory=False)
+    assert all(np.all(item["x"] == i) for i, item in enumerate(zs))
+    zs = ZMQStreamer(Streamer(reusing, 30, nbytes))  # shared memory copies anyway
+    assert all(np.all(item["x"] == i) for i, item in enumerate(zs))
+
+
+def test_held_arrays_stay_valid_when_shared_memory_runs_out():
+    items = list(ZMQStreamer(Streamer(counting, 60, BIG // 8), prefetch=2))
+    assert xs(items) == list(range(60))
+    assert all(np.all(item["x"] == i) for i, item in enumerate(items))
+
+
+# ------------------------------------------------------------------------------- closing
+@pytest.mark.parametrize("timeout", [5, None])
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_closing_a_saturated_stream_is_fast(timeout, shared_memory):
+    zs = ZMQStreamer(Streamer(endless, BIG), timeout=timeout, shared_memory=shared_memory)
+    it = zs.iterate()
+    next(it)
+    time.sleep(0.2)  # the worker fills its read-ahead
+    start = time.monotonic()
+    it.close()
+    assert time.monotonic() - start < 1.0
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.parametrize("ignore_sigterm", [False, True])
+def test_a_stuck_worker_is_terminated_after_timeout(ignore_sigterm):
+    it = ZMQStreamer(Streamer(stuck, ignore_sigterm), timeout=0.3).iterate()
+    next(it)
+    start = time.monotonic()
+    it.close()
+    assert time.monotonic() - start < 0.3 + 2.5
+    assert multiprocessing.active_children() == []
+
+
+def test_garbage_collection_stops_the_worker():
+    it = iter(ZMQStreamer(Streamer(endless, BIG)).iterate())
+    next(it)
+    del it
+    assert wait_for(lambda: multiprocessing.active_children() == [])
+
+
+def test_an_iterator_started_but_never_read_is_cleaned_up():
+    it = ZMQStreamer(Streamer(endless)).iterate()
+    iter(it)  # starts the worker
+    del it
+    assert wait_for(lambda: multiprocessing.active_children() == [])
+
+
+def test_ctrl_c_while_waiting_stops_the_worker():
+    it = ZMQStreamer(Streamer(slow_endless)).iterate()
+    next(it)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        while True:
+            next(it)
+    timer.join()
+    assert multiprocessing.active_children() == []
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.skipif(not LINUX, reason="uses fork and /proc")
+def test_a_worker_whose_consumer_is_killed_exits_and_cleans_up():
+    code = (
+        "import os, numpy as np, pescador\n"
+        "from pescador.zmq_stream import ZMQStreamer\n"
+        "def pids():\n"
+        "    while True:\n"
+        "        yield {'pid': np.array(os.getpid()), 'pad': np.zeros(1 << 16)}\n"
+        "it = ZMQStreamer(pescador.Streamer(pids), start_method='fork').iterate()\n"
+        "print(int(next(it)['pid']), flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    before = set(our_dirs())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pid = int(out.stdout.split()[0])
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+        except FileNotFoundError:
+            return True
+
+    assert wait_for(gone, 10)
+    assert wait_for(lambda: set(our_dirs()) <= before, 10)
+
+
+def test_close_is_idempotent_and_later_next_stops():
+    it = ZMQStreamer(Streamer(endless)).iterate()
+    next(it)
+    it.close()
+    it.close()
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.skipif(not LINUX, reason="counts /proc/self/fd")
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_nothing_outlives_the_iterator(transport):
+    list(ZMQStreamer(Streamer(counting, 3), transport=transport))  # warm-up: lazy imports
+    fds = open_fds()
+    for _ in range(3):
+        list(ZMQStreamer(Streamer(counting, 5, BIG // 8), transport=transport))
+        it = ZMQStreamer(Streamer(endless, BIG), transport=transport).iterate()
+        next(it)
+        it.close()
+        with pytest.raises(WorkerError):
+            list(ZMQStreamer(Streamer(failing, 2), transport=transport))
+    assert multiprocessing.active_children() == []
+    assert our_dirs() == []
+    assert open_fds() <= fds
+
+
+# ------------------------------------------------------------------------ configuration
+def test_binds_loopback_only(monkeypatch):
+    addresses = []
+    bind = zmq.Socket.bind_to_random_port
+
+    def recording(self, addr, *args, **kwargs):
+        addresses.append(addr)
+        return bind(self, addr, *args, **kwargs)
+
+    monkeypatch.setattr(zmq.Socket, "bind_to_random_port", recording)
+    list(ZMQStreamer(Streamer(counting, 2)))
+    assert addresses == ["tcp://127.0.0.1"]
+
+
+def test_ipc_transport():
+    if not zmq.has("ipc"):
+        pytest.skip("no ipc transport here")
+    assert xs(ZMQStreamer(Streamer(counting, 5), transport="ipc")) == list(range(5))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_tries": 0},
+        {"min_port": 6000, "max_port": 5000},
+        {"min_port": 6000, "max_port": 6000},
+        {"min_port": 0},
+        {"max_port": 70000},
+        {"max_tries": 2.5},
+        {"prefetch": 0},
+        {"timeout": -1},
+        {"transport": "udp"},
+        {"start_method": "teleport"},
+        {"snapshot_every": -1},
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs):
+    with pytest.raises(PescadorError):
+        ZMQStreamer(Streamer(counting, 3), **kwargs)
+
+
+def test_bad_streamers_fail_at_construction():
+    with pytest.raises(PescadorError):
+        ZMQStreamer(3)
+
+    @pescador.streamable
+    def numbers(n):
+        yield from counting(n)
+
+    with pytest.raises(PescadorError, match="max_iter"):
+        ZMQStreamer(numbers)
+    # An iterable is wrapped in a Streamer.
+    assert xs(ZMQStreamer([{"x": np.zeros(1)}])) == [0]
+
+
+def test_a_port_range_that_cannot_be_bound_raises():
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PAIR)
+    try:
+        port = sock.bind_to_random_port("tcp://127.0.0.1", 40000, 60000)
+        zs = ZMQStreamer(Streamer(counting, 3), min_port=port, max_port=port + 1, max_tries=3)
+        it = zs.iterate()
+        with pytest.raises(PescadorError, match="could not bind"):
+            next(it)
+    finally:
+        sock.close(linger=0)
+        ctx.term()
+
+
+def test_spawn_start_method():
+    items = [{"x": np.full(2, i)} for i in range(6)] + [{"x": np.zeros(BIG // 8)}]
+    zs = ZMQStreamer(Streamer(items), start_method="spawn")
+    assert xs(zs)[:6] == list(range(6))
+    mux = pescador.RoundRobinMux([Streamer(items[:3]), Streamer(items[3:6])])  # unseeded
+    got = xs(ZMQStreamer(mux, start_method="spawn").iterate(max_iter=6))
+    assert got == [0, 3, 1, 4, 2, 5]
+
+
+def test_spawn_with_an_unpicklable_stream_says_why():
+    def local_generator():
+        yield {"x": np.zeros(1)}
+
+    zs = ZMQStreamer(Streamer(local_generator), start_method="spawn")
+    with pytest.raises(Exception, match="local") as info:
+        next(iter(zs))
+    if sys.version_info >= (3, 11):
+        assert any("pickled" in note for note in info.value.__notes__)
+
+
+def test_import_pescador_does_not_import_zmq_and_missing_pyzmq_is_explained():
+    code = (
+        "import sys, pescador\n"
+        "assert 'zmq' not in sys.modules\n"
+        "sys.modules['zmq'] = None\n"
+        "try:\n"
+        "    import pescador.zmq_stream\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install pescador[zmq]" in out.stdout
+
+
+# ------------------------------------------------------------------ Streamer integration
+def test_active_count_and_with_statement():
+    zs = ZMQStreamer(Streamer(endless))
+    assert zs.active == 0
+    it = zs.iterate()
+    next(it)
+    assert zs.active == 1
+    it.close()
+    assert zs.active == 0
+    with zs as active:
+        assert zs.active == 1 and active.is_activated_copy
+        assert len(list(active.iterate(max_iter=3))) == 3
+    assert zs.active == 0
+    assert wait_for(lambda: multiprocessing.active_children() == [])
+
+
+def test_an_unseeded_wrapped_mux_differs_per_pass_and_follows_numpy_seed():
+    mux = pescador.ShuffledMux([Streamer(counting, 100), Streamer(endless)])
+    zs = ZMQStreamer(mux)
+    first, second = xs(zs.iterate(max_iter=30)), xs(zs.iterate(max_iter=30))
+    assert first != second
+    np.random.seed(5)
+    again = xs(zs.iterate(max_iter=30))
+    np.random.seed(5)
+    assert xs(zs.iterate(max_iter=30)) == again
+
+
+def test_workers_np_random_differs_per_pass_and_follows_numpy_seed():
+    zs = ZMQStreamer(Streamer(random_draws, 3))
+    passes = [np.concatenate([i["x"] for i in zs]) for _ in range(2)]
+    assert not np.array_equal(*passes)
+    np.random.seed(1)
+    one = np.concatenate([i["x"] for i in zs])
+    np.random.seed(1)
+    np.testing.assert_array_equal(one, np.concatenate([i["x"] for i in zs]))
+
+
+def test_seeded_parent_mux_seeds_the_worker():
+    def tree():
+        return pescador.RoundRobinMux([ZMQStreamer(Streamer(rng_draws, 3))], random_state=7)
+
+    one = [i["x"] for i in tree()]
+    np.testing.assert_array_equal(one, [i["x"] for i in tree()])
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def run_resumed(zs, cut, total):
+    """Items of ``zs`` delivered up to ``cut``, then from a resume of its state, to ``total``."""
+    it = zs.iterate(max_iter=total)
+    head = [next(it) for _ in range(cut)]
+    state = json.loads(json.dumps(it.state_dict()))
+    it.close()
+    return head, list(zs.iterate(max_iter=total, state=state)), state
+
+
+@pytest.mark.parametrize("snapshot_every", [0, 0.01, None])
+@pytest.mark.parametrize("cut", [0, 1, 17])
+def test_resume_continues_exactly(snapshot_every, cut):
+    streams = [Streamer(counting, 15 + 5 * i) for i in range(4)]
+    mux = pescador.StochasticMux(streams, n_active=2, rate=3, random_state=11)
+    zs = ZMQStreamer(mux, snapshot_every=snapshot_every)
+    expected = xs(mux.iterate(max_iter=40))
+    head, tail, state = run_resumed(zs, cut, 40)
+    assert xs(head) + xs(tail) == expected
+    assert state["n"] == cut
+    if snapshot_every == 0 and cut:
+        assert state["base"] == cut  # exact: nothing to replay
+
+
+def test_state_counts_delivered_items_not_produced_ones():
+    counter = multiprocessing.Value("i", 0)
+    it = ZMQStreamer(Streamer(producing, counter), snapshot_every=0).iterate()
+    next(it)
+    assert wait_for(lambda: counter.value > 1)
+    state = it.state_dict()
+    assert state["n"] == 1 and state["inner"]["n"] == 1
+    it.close()
+
+
+def test_resume_of_a_plain_callable_replays():
+    zs = ZMQStreamer(plain_callable)
+    head, tail, _ = run_resumed(zs, 4, 10)
+    assert xs(head) + xs(tail) == list(range(10))
+
+
+def test_resume_inside_a_mux():
+    def mux():
+        return pescador.RoundRobinMux(
+            [ZMQStreamer(Streamer(counting, 6)), ZMQStreamer(Streamer(counting, 4))]
+        )
+
+    expected = xs(mux())
+    it = mux().iterate()
+    head = [next(it) for _ in range(5)]
+    state = it.state_dict()
+    it.close()
+    assert xs(head) + xs(mux().iterate(state=state)) == expected
+
+
+def test_finished_state_and_bad_states():
+    zs = ZMQStreamer(Streamer(counting, 3))
+    it = zs.iterate()
+    assert len(list(it)) == 3
+    assert list(zs.iterate(state=it.state_dict())) == []
+    with pytest.raises(StateError):
+        zs.iterate(state={"pescador_state": 1, "kind": "ZMQStreamer", "n": 2, "base": 5})
+    with pytest.raises(StateError):
+        zs.iterate(state=Streamer(counting, 3).iterate().state_dict())
+
+
+# ------------------------------------------------------------------------------ last check
+def test_zz_no_child_process_remains():
+    gc.collect()
+    assert multiprocessing.active_children() == []
+    assert our_dirs() == []
