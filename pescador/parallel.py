@@ -421,7 +421,7 @@ class ParallelStreamer(Streamer):
         stream: Any,
         n_workers: int = 2,
         *,
-        prefetch: int = 4,
+        prefetch: int = 8,
         ordered: bool = True,
         random_state: Any = None,
         start_method: str | None = None,
