@@ -650,7 +650,10 @@ def _watch_parent(directory: str | None) -> None:
 
     def watch() -> None:
         multiprocessing.connection.wait([sentinel])
-        if directory is not None:
+        # The main thread may create a slot file while the tree is removed: try again.
+        for _ in range(100):
+            if directory is None or not os.path.exists(directory):
+                break
             shutil.rmtree(directory, ignore_errors=True)
         os._exit(3)
 
