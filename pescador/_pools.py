@@ -3,7 +3,8 @@
 Two requirements shape these classes:
 
 - **Speed.** Refilling a slot must cost O(1), or O(log n) at worst, never O(number of
-  streamers), and the common case must run in C (a list index or one ``bisect``).
+  streamers), and the common case must run in C: a mux takes the pool's next *proposal*,
+  from a block of uniforms that numpy maps to streamers at once (:mod:`pescador._draws`).
 - **Canonical draws.** A draw must depend only on the uniform numbers consumed and on the
   current *set* of candidates, never on the history that produced that set (no swap-removal
   orders). A checkpoint then needs only the set, which the mux state already implies (the
@@ -14,23 +15,29 @@ Two requirements shape these classes:
 every positive-weight streamer and rejects excluded ones (pruned, or checked out by an active
 slot). After ``MAX_REJECTIONS`` rejections in one draw it switches, for the rest of the
 iteration, to a :class:`SumTree` over the candidates: O(n) once, then O(log n). Whether it has
-switched is part of its state.
+switched is part of its state. A mux first tries the pool's proposal (the same fixed table,
+C-level) and calls :meth:`CandidatePool.draw` only if the proposal is excluded.
 
 :class:`ExhaustiveOrder` (``exhaustive``) fixes the whole activation order at the start:
 sorting exponential clocks divided by the weights (Efraimidis-Spirakis) is exactly sequential
-weighted sampling without replacement. A draw is then the next element, and the state is a
-position.
+weighted sampling without replacement. A draw (a proposal, never rejected) is then the next
+element, and the state is a position.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import zlib
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from itertools import accumulate
+from functools import partial
+from itertools import chain, repeat
+from operator import length_hint
 
 import numpy as np
+
+from ._draws import Mapped, searched
 
 Uniform = Callable[[], float]
 
@@ -61,25 +68,60 @@ class CandidatePool:
         Per-streamer weights (``None`` for uniform); streamers with weight 0 are never drawn.
     n : int
         The number of streamers.
+    gen : numpy Generator, optional
+        The source of :attr:`proposals` (a mux's fast path; :meth:`draw` needs none).
     """
 
     MAX_REJECTIONS = 16
 
-    __slots__ = ("count", "cum", "excluded", "ids", "top", "total", "tree", "weights")
+    __slots__ = (
+        "count",
+        "cum",
+        "excluded",
+        "ids",
+        "proposals",
+        "propose",
+        "total",
+        "tree",
+        "weights",
+    )
 
-    def __init__(self, weights: Sequence[float] | None, n: int) -> None:
-        self.weights = [1.0] * n if weights is None else [float(w) for w in weights]
-        self.ids = [i for i, w in enumerate(self.weights) if w > 0]
-        # Uniform weights need no table: ids[int(u * len(ids))].
-        uniform = len({self.weights[i] for i in self.ids}) <= 1
-        self.cum: list[float] | None = (
-            None if uniform else list(accumulate(self.weights[i] for i in self.ids))
-        )
-        self.total = self.cum[-1] if self.cum else float(len(self.ids))
-        self.top = len(self.ids) - 1
-        self.excluded = [w <= 0 for w in self.weights]
+    def __init__(
+        self,
+        weights: Sequence[float] | np.ndarray | None,
+        n: int,
+        gen: np.random.Generator | None = None,
+    ) -> None:
+        # Built with numpy: a mux builds a pool at every iteration, over every streamer.
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.weights: list[float] = w.tolist()
+        positive = w > 0
+        ids = np.flatnonzero(positive)
+        self.ids: list[int] = ids.tolist()
+        # Uniform weights need no table: ids[int(u * len(ids))]. Otherwise bisect_right(cum,
+        # u * total); the last sum is infinite, as u * total may round up to total.
+        self.cum: list[float] | None = None
+        self.total = float(len(self.ids))
+        cum = None
+        if not _equal(w[positive]):
+            cum = np.cumsum(w[positive])  # sums left to right, as itertools.accumulate
+            self.total = float(cum[-1])
+            cum[-1] = math.inf
+            self.cum = cum.tolist()
+        self.excluded: list[bool] = (~positive).tolist()
         self.count = len(self.ids)  # candidates not excluded
         self.tree: SumTree | None = None
+        # Proposals: streamers drawn in proportion to their weights among *all* the
+        # positive-weight ones, a C-level stream (the table never changes, so numpy maps a
+        # whole block of uniforms to streamers at once). A proposal that is excluded must be
+        # rejected, and draw() used instead: an accepted one is drawn as draw() would.
+        self.proposals: Mapped | None = None
+        if gen is not None:
+            if cum is None:
+                self.proposals = Mapped(gen, partial(_pick, ids, len(ids)))
+            else:
+                self.proposals = Mapped(gen, searched(cum, self.total, ids))
+            self.propose = self.proposals.draw
 
     def __len__(self) -> int:
         return self.count
@@ -96,7 +138,7 @@ class CandidatePool:
             if cum is None:
                 i = ids[int(uniform() * len(ids))]
             else:
-                i = ids[bisect_right(cum, uniform() * self.total, 0, self.top)]
+                i = ids[bisect_right(cum, uniform() * self.total)]
             if not excluded[i]:
                 return i
         self.use_tree()
@@ -125,12 +167,27 @@ class CandidatePool:
                 self.tree.set(i, self.weights[i])
 
 
+def _equal(values: np.ndarray) -> bool:
+    """Whether all ``values`` are the same (or there are none)."""
+    return not len(values) or bool(values.min() == values.max())
+
+
+def _pick(ids: np.ndarray, n: int, raw: np.ndarray) -> list[int]:
+    return ids[(raw * n).astype(np.intp)].tolist()
+
+
 class ExhaustiveOrder:
-    """Every positive-weight streamer once, in weighted-random order fixed at the start."""
+    """Every positive-weight streamer once, in weighted-random order fixed at the start.
 
-    __slots__ = ("order", "position")
+    :attr:`propose` gives the next streamer (C-level), then ``-1`` once the order is used up:
+    like :class:`CandidatePool`'s proposals, and ``-1`` is :attr:`excluded`.
+    """
 
-    def __init__(self, weights: Sequence[float] | None, n: int, rng: np.random.Generator) -> None:
+    __slots__ = ("_rest", "excluded", "order", "propose")
+
+    def __init__(
+        self, weights: Sequence[float] | np.ndarray | None, n: int, rng: np.random.Generator
+    ) -> None:
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
         keys = rng.exponential(size=n)
         positive = w > 0
@@ -138,14 +195,29 @@ class ExhaustiveOrder:
         keys[~positive] = np.inf
         order = np.argsort(keys, kind="stable")
         self.order: list[int] = order[: int(positive.sum())].tolist()
-        self.position = 0
+        self.excluded = [False] * n + [True]  # [-1]: the end of the order
+        self.seek(0)
 
     def __len__(self) -> int:
-        return len(self.order) - self.position
+        return length_hint(self._rest)
 
-    def draw(self, uniform: Uniform) -> int:
-        i = self.order[self.position]
-        self.position += 1
+    @property
+    def position(self) -> int:
+        """How many streamers have been drawn."""
+        return len(self.order) - length_hint(self._rest)
+
+    def seek(self, position: int) -> None:
+        """Continue from ``position`` in the order (from a checkpoint)."""
+        rest = iter(self.order)
+        rest.__setstate__(position)  # type: ignore[attr-defined]
+        self._rest = rest
+        self.propose: Callable[[], int] = chain(rest, repeat(-1)).__next__
+
+    def draw(self, uniform: Uniform | None = None) -> int:
+        """The next streamer in the order."""
+        i = self.propose()
+        if i < 0:
+            raise LookupError("draw from an exhausted order")
         return i
 
 

@@ -1,4 +1,4 @@
-"""Seeds, seed derivation and block-drawn random numbers (private).
+"""Seeds, seed derivation and budget laws (private).
 
 Every random decision in pescador is made by a :class:`numpy.random.Generator` built here, from a
 :class:`Seed`: a small, picklable, JSON-friendly description of a
@@ -7,7 +7,8 @@ child stream the seed ``parent.child(k)``, so one seed at the top of a tree of m
 whole tree, and a checkpoint can record any seed as two integers and a short list.
 
 Seeds are cheap to derive (a tuple append); the costly ``SeedSequence`` and bit generator are
-only built when a stream actually draws random numbers.
+only built when a stream actually draws random numbers. Numbers drawn in blocks, and the
+C-level streams of decisions mapped from them, are in :mod:`pescador._draws`.
 """
 
 from __future__ import annotations
@@ -15,22 +16,18 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from collections.abc import Iterator
-from itertools import islice
-from operator import length_hint
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._draws import BLOCK as BLOCK  # block-drawn numbers live in _draws (re-exported)
+from ._draws import Uniforms as Uniforms
 from .exceptions import PescadorError
 
 #: What a ``random_state`` argument may be (api.md A2).
 RandomStateLike = (
     None | int | np.integer | np.random.RandomState | np.random.Generator | np.random.SeedSequence
 )
-
-#: Floats drawn per block for per-item decisions.
-BLOCK = 1024
 
 
 _new_seed = tuple.__new__
@@ -138,52 +135,6 @@ def resolve_seed(random_state: RandomStateLike, inherited: InheritedSeed = None)
     return Seed(_entropy_of_state(random_state.bit_generator.state))
 
 
-class Uniforms:
-    """An endless source of uniform floats in [0, 1), drawn ``BLOCK`` at a time.
-
-    Call it for one float, or iterate :meth:`block` in a hot loop; both share one position.
-    The state is the bit generator's state when the current block was drawn plus the position
-    in it, so a checkpoint is exact and small.
-    """
-
-    __slots__ = ("_gen", "_iter", "_start")
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        self._gen = gen
-        self._start: Any = gen.bit_generator.state
-        self._iter: Iterator[float] = iter(())
-
-    def block(self) -> Iterator[float]:
-        """The rest of the current block, or a new one if it is used up."""
-        if not length_hint(self._iter):
-            self._start = self._gen.bit_generator.state
-            self._iter = iter(self._gen.random(BLOCK).tolist())
-        return self._iter
-
-    def __call__(self) -> float:
-        for u in self._iter:
-            return u
-        return next(self.block())
-
-    def state(self) -> list[Any]:
-        """``[bit generator state at the block's start, position in the block]``."""
-        left = length_hint(self._iter)
-        if left:
-            return [self._start, BLOCK - left]
-        return [self._gen.bit_generator.state, 0]
-
-    def load(self, state: list[Any]) -> None:
-        start, position = state
-        self._gen.bit_generator.state = start
-        self._start = start
-        if position:
-            self._iter = iter(self._gen.random(BLOCK).tolist())
-            for _ in islice(self._iter, position):
-                pass
-        else:
-            self._iter = iter(())
-
-
 #: Largest support for which a budget distribution is tabulated.
 MAX_TABLE = 1 << 16
 
@@ -191,6 +142,13 @@ MAX_TABLE = 1 << 16
 #: Above this probability of the new slot being drawn, the binomial budget falls back to
 #: Poisson (the binomial's ``n`` would explode).
 BINOMIAL_MAX_P = 0.9999
+
+
+#: Largest mean ``n * p`` for which a binomial budget's ``Binomial(n, p)`` is drawn by
+#: sequential inverse-CDF search (about ``n * p + 1`` steps in Python) rather than by numpy
+#: (one scalar call costs about as much as a few steps). Below it, and with ``p`` at most
+#: :data:`BINOMIAL_MAX_P`, ``(1 - p) ** n`` is far from underflow.
+INVERSION_MAX_MEAN = 8.0
 
 
 def budget_table(dist: str, rate: float, p: float) -> list[float] | None:

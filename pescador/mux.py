@@ -40,13 +40,28 @@ __all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux
 
 
 def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
-    """The loop every mux runs: pull from the policy's next slot until the policy stops."""
-    pulls = policy.pulls
+    """The loop every mux runs: pull from the policy's next slot until the policy stops.
+
+    Each item is charged to its slot's budget; when the budget is spent, the policy replaces
+    the activation before the item is yielded. A policy that ``runs`` its slots (ChainMux)
+    has each activation's items handed over whole, with no per-item work.
+    """
+    sources = policy.sources
     left = policy.left
+    pull = next
+    runs = policy.runs
     try:
         for k in policy.order():
+            if runs:
+                try:
+                    yield from policy.iters[k]  # type: ignore[misc]
+                except Exception as exc:
+                    _select.add_note(exc, policy.describe(policy.idx[k]))
+                    raise
+                policy.ended(k)
+                continue
             try:
-                item = pulls[k]()
+                item = pull(sources[k])
             except StopIteration:
                 item = policy.refill(k)
                 if item is _select.NOTHING:
@@ -58,7 +73,7 @@ def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
             if n:
                 left[k] = n
             else:
-                policy.ended(k)
+                policy.spent(k)
             yield item
     finally:
         policy.close()
@@ -306,10 +321,11 @@ class StochasticMux(BaseMux):
     -----
     Infinite in ``with_replacement`` and ``single_active`` modes while any streamer yields
     items; ``exhaustive`` ends after each streamer's single activation. Whenever no streamer
-    can produce an item the iteration ends instead of spinning. Random numbers come from two
-    PCG64 generators derived from the iteration's seed: per-item slot choices are drawn in
-    blocks of 1024; activations draw their streamer and budget. State: the slots (streamer,
-    budget left, child iterator), the candidate pool and both generators.
+    can produce an item the iteration ends instead of spinning. Random numbers come from a
+    PCG64 generator derived from the iteration's seed, drawn in blocks of 1024 uniforms (per-item
+    slot choices, streamer choices, budgets) and, for some budgets, by numpy scalar draws.
+    State: the slots (streamer, budget left, child iterator), the candidate pool, and the
+    generator with each block's position.
     """
 
     def __init__(

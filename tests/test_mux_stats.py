@@ -426,6 +426,53 @@ def test_binomial_budget_mean_other_rates(rate):
     check_budget_mean("binomial", (1, 1, 1, 1, 1), 4, rate, "with_replacement", 7, ALPHA)
 
 
+def exact_binomial_budget_pmf(rate: float, p: float) -> np.ndarray:
+    """The pmf of A4's binomial budget ``R = 1 + Binomial(n', q)`` over ``R - 1 = 0 .. n + 1``
+    (``n'`` is ``n`` or ``n + 1``, the randomised rounding of ``(rate - 1) / q``)."""
+    q = 1.0 - p
+    n_real = (rate - 1.0) / q
+    n = math.floor(n_real)
+    frac = n_real - n
+    pmf = np.zeros(n + 2)
+    for trials, weight in ((n, 1 - frac), (n + 1, frac)):
+        pmf[: trials + 1] += weight * stats.binom.pmf(np.arange(trials + 1), trials, q)
+    return pmf
+
+
+@pytest.mark.parametrize(
+    ("w_new", "w_others", "rate"),
+    [
+        (0.5, 8.0, 16.3),  # small share: drawn by inverse-CDF search
+        (1.0, 1.0, 16.3),  # n p = 15: drawn by numpy
+        (2.0, 30.0, 4.5),
+        (0.3, 0.05, 9.0),  # large share
+    ],
+)
+def test_weighted_binomial_budget_follows_its_law(w_new, w_others, rate):
+    """With weights, each budget is drawn afresh from ``p = w_new / (w_new + w_others)``: its
+    distribution is A4's exactly. P(false fail) <= 1e-7 (chi-square, categories with at least
+    300 expected draws; the tail is pooled)."""
+    from pescador._rng import Seed
+
+    weights = np.linspace(0.5, 1.5, 8)  # uneven: the binomial budgets are not tabulated
+    mux = StochasticMux([Streamer(endless, i) for i in range(8)], 3, rate, weights=weights)
+    policy = mux._policy(Seed(31), None)
+    n_draws = 200_000
+    budgets = np.array([policy.budget(w_new, w_others) for _ in range(n_draws)])
+    pmf = exact_binomial_budget_pmf(rate, w_new / (w_new + w_others))
+    assert budgets.min() >= 1 and budgets.max() <= len(pmf)
+    observed = np.bincount(budgets - 1, minlength=len(pmf)).astype(float)
+    expected = pmf * n_draws
+    keep = expected >= 300
+    observed = np.append(observed[keep], observed[~keep].sum())
+    expected = np.append(expected[keep], expected[~keep].sum())
+    if expected[-1] < 300:  # pool a thin tail into the smallest kept category
+        observed[-2] += observed[-1]
+        expected[-2] += expected[-1]
+        observed, expected = observed[:-1], expected[:-1]
+    assert stats.chisquare(observed, expected * observed.sum() / expected.sum()).pvalue > ALPHA
+
+
 @pytest.mark.parametrize("dist", ["binomial", "poisson", "constant"])
 @pytest.mark.parametrize(
     ("weights", "n_active", "mode"),

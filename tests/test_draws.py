@@ -1,0 +1,238 @@
+"""The private block-drawn streams behind the muxes' per-item decisions (pescador/_draws.py).
+
+These tests use the streams directly, with seeded numpy generators. Exactness is checked
+against the same uniforms read straight from an identical generator; resumption against the
+uninterrupted stream. Statistical tests are chi-square tests at ``ALPHA = 1e-7`` on i.i.d.
+draws (the weights do not change between the draws of one test), with at least 300 expected
+draws per category: each fails a correct implementation with probability at most 1e-7.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import weakref
+from bisect import bisect_right
+from itertools import islice
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pescador._draws import (
+    BLOCK,
+    EqualSlots,
+    Mapped,
+    Uniforms,
+    WeightedSlots,
+    indices,
+    searched,
+)
+
+ALPHA = 1e-7
+
+
+def reference(seed, n):
+    """The first ``n`` uniforms of a generator seeded like ``np.random.default_rng(seed)``,
+    drawn in blocks as the streams draw them."""
+    gen = np.random.default_rng(seed)
+    blocks = -(-n // BLOCK)
+    return np.concatenate([gen.random(BLOCK) for _ in range(blocks)])[:n].tolist()
+
+
+def round_trip(state):
+    return json.loads(json.dumps(state))
+
+
+def test_uniforms_are_the_generators_numbers():
+    u = Uniforms(np.random.default_rng(3))
+    got = [u() for _ in range(10)] + list(islice(u.stream, 3000)) + [u.draw() for _ in range(5)]
+    assert got == reference(3, len(got))
+
+
+@pytest.mark.parametrize("k", [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2500])
+def test_uniforms_resume_exactly(k):
+    u = Uniforms(np.random.default_rng(5))
+    head = list(islice(u.stream, k))
+    again = Uniforms(np.random.default_rng(99))
+    again.load(round_trip(u.state()))
+    assert head + list(islice(again.stream, 2000)) == reference(5, k + 2000)
+
+
+def test_uniforms_are_freed_by_reference_counting():
+    gc.disable()
+    try:
+        u = Uniforms(np.random.default_rng(0))
+        u()
+        ref = weakref.ref(u)
+        stream = u.stream
+        del u
+        assert ref() is None
+        assert len(list(stream)) == BLOCK - 1  # the block drawn, then the end
+    finally:
+        gc.enable()
+
+
+def test_stop_ends_the_stream():
+    u = Uniforms(np.random.default_rng(0))
+    next(u.stream)
+    u.stop()
+    assert list(u.stream) == []
+
+
+def test_indices_match_python_and_remap_keeps_the_position():
+    m = Mapped(np.random.default_rng(1), indices(7))
+    first = list(islice(m.stream, 1500))
+    m.remap(indices(3))
+    second = list(islice(m.stream, 1000))
+    us = reference(1, 2500)
+    assert first == [int(u * 7) for u in us[:1500]]
+    assert second == [int(u * 3) for u in us[1500:]]
+
+
+def test_searched_matches_bisect():
+    table = np.array([0.1, 0.35, 0.9, math.inf])
+    values = np.array([10, 11, 12, 13])
+    m = Mapped(np.random.default_rng(2), searched(table, 2.0, values))
+    us = reference(2, 2000)
+    assert list(islice(m.stream, 2000)) == [10 + bisect_right(table, u * 2.0) for u in us]
+
+
+def test_streams_sharing_a_generator_resume_exactly():
+    """Several streams and scalar draws on one generator: their states, then the generator's
+    own state, restore everything (the owner's protocol)."""
+
+    def build(seed):
+        gen = np.random.default_rng(seed)
+        return gen, Uniforms(gen), Mapped(gen, indices(5))
+
+    def run(gen, a, b, start, n):
+        out = []
+        for i in range(start, start + n):
+            out.append(a() if i % 3 else next(b.stream))
+            if i % 250 == 0:
+                out.append(float(gen.random()))
+        return out
+
+    gen, a, b = build(4)
+    full = run(gen, a, b, 0, 3000)
+    gen, a, b = build(4)
+    head = run(gen, a, b, 0, 1700)
+    saved = round_trip([a.state(), b.state(), gen.bit_generator.state])
+    gen2, a2, b2 = build(77)
+    a2.load(saved[0])
+    b2.load(saved[1])
+    gen2.bit_generator.state = saved[2]
+    assert head + run(gen2, a2, b2, 1700, 1300) == full
+
+
+def test_equal_slots_stay_in_range_as_slots_die():
+    s = EqualSlots(np.random.default_rng(0))
+    s.reset([2.0] * 8)
+    assert s.total == 16.0
+    seen = []
+    for n in range(8, 0, -1):
+        draws = list(islice(s.stream, 400))
+        assert set(draws) <= set(range(n))
+        seen.append(len(set(draws)))
+        s.remove(0)
+    assert seen[0] == 8
+
+
+def weighted_counts(slots, n_draws):
+    return np.bincount(list(islice(slots.stream, n_draws)), minlength=len(slots.w))
+
+
+@pytest.mark.parametrize(
+    "weights, capacity, thinning",
+    [
+        ([1.0, 2.0, 3.0, 4.0], 4, True),  # even enough: thinning
+        ([0.5, 0.7, 0.9, 0.6, 0.8], 5, True),
+        ([1.0, 1.5, 1.0, 1.2], 6, True),  # two slots not live: never accepted
+        ([100.0, 1.0, 2.0, 3.0], 4, False),  # 4 * 100 / 106 > 3 trials per draw: bisection
+        ([1.0, 2.0, 3.0, 4.0], 16, False),  # too many slots not live
+        ([1e-3, 5.0, 1e-3, 1e-3], 4, False),
+    ],
+)
+def test_weighted_draws_follow_weights(weights, capacity, thinning):
+    """P(false fail) <= 1e-7 (chi-square; >= 300 expected per slot)."""
+    s = WeightedSlots(np.random.default_rng(11), capacity)
+    s.reset(list(weights))
+    n_draws = int(300 * sum(weights) / min(weights)) + 1
+    counts = weighted_counts(s, n_draws)
+    assert s.thinning is thinning
+    expected = np.array(weights) / sum(weights) * n_draws
+    assert stats.chisquare(counts, expected).pvalue > ALPHA
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("capacity", [5, 12])  # thinning, then bisection
+def test_weighted_draws_follow_changed_weights(seed, capacity):
+    """Weights changed and a slot removed mid-block: the draws after the changes follow the
+    new weights. P(false fail) <= 1e-7 each (chi-square)."""
+    s = WeightedSlots(np.random.default_rng(seed), capacity)
+    s.reset([1.0, 1.0, 1.0, 1.0, 1.0])
+    list(islice(s.stream, 100))  # mid-block
+    s.set(1, 3.0)  # a larger weight than any before
+    s.set(2, 0.5)
+    s.remove(0)  # slot 4 moves into slot 0
+    weights = list(s.w)
+    assert weights == [1.0, 3.0, 0.5, 1.0]
+    n_draws = int(300 * sum(weights) / min(weights)) + 1
+    counts = weighted_counts(s, n_draws)
+    expected = np.array(weights) / sum(weights) * n_draws
+    assert stats.chisquare(counts, expected).pvalue > ALPHA
+
+
+@pytest.mark.parametrize("capacity", [4, 6, 40])
+def test_weighted_draws_depend_on_the_live_weights_only(capacity):
+    """Canonical draws: the same live weights, reached by different histories (including
+    switches between thinning and bisection), draw the same slots from the same uniforms."""
+    a = WeightedSlots(np.random.default_rng(8), capacity)
+    a.reset([1.0, 2.0, 3.0, 0.5])
+    list(islice(a.stream, 700))
+    for k, x in [(0, 90.0), (3, 0.01), (0, 1.0), (3, 4.0), (1, 0.2)]:
+        a.set(k, x)
+    b = WeightedSlots(np.random.default_rng(8), capacity)
+    b.reset([1.0, 0.2, 3.0, 4.0])
+    b.load(a.state())
+    assert list(islice(a.stream, 3000)) == list(islice(b.stream, 3000))
+
+
+@pytest.mark.parametrize("weights", [[1.0, 2.0, 3.0, 4.0], [100.0, 1.0, 2.0, 3.0]])
+@pytest.mark.parametrize("k", [0, 1, 300, BLOCK - 1, 1700])
+def test_weighted_draws_resume_exactly(weights, k):
+    def build(seed):
+        s = WeightedSlots(np.random.default_rng(seed), 4)
+        s.reset(list(weights))
+        return s
+
+    def script(s, start, n):
+        """Draws, with weight changes and deaths at fixed positions."""
+        out = []
+        for i in range(start, start + n):
+            if i == 500:
+                s.set(2, 9.0)
+            if i == 900:
+                s.remove(1)
+            if i == 1300:
+                s.set(0, 0.25)
+            out.append(next(s.stream))
+        return out
+
+    full = script(build(6), 0, 2500)
+    s = build(6)
+    head = script(s, 0, k)
+    restored = build(123)
+    restored.reset(list(s.w))
+    restored.load(round_trip(s.state()))
+    assert head + script(restored, k, 2500 - k) == full
+
+
+def test_weighted_stream_ends_when_stopped():
+    s = WeightedSlots(np.random.default_rng(0), 2)
+    s.reset([1.0, 2.0])
+    next(s.stream)
+    s.stop()
+    assert list(s.stream) == []
