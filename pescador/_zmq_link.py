@@ -1,0 +1,227 @@
+"""The consumer's handle on one ZMQStreamer worker: :class:`_Link`.
+
+A link owns what one iteration of a :class:`~pescador.zmq_stream.ZMQStreamer` needs: the
+worker process, the ``PAIR`` socket and its ZeroMQ context, and the private directory (the
+``ipc`` socket, the shared-memory slots). Opening it binds the socket (loopback TCP on a
+random port, or ``ipc``), starts the worker and checks its hello; it then receives the
+worker's messages (raising :class:`~pescador.exceptions.WorkerError` if the worker dies
+without a word) and sends credits. Closing it sends the worker a stop message, waits up to
+the streamer's ``timeout`` for it to exit, then terminates (and kills) it, and releases the
+rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import multiprocessing
+import os
+import shutil
+import signal
+import tempfile
+from array import array
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from ._rng import Seed
+from ._zmq_slots import _SHM_DIR, _shm_available, _SlotReader
+from ._zmq_wire import _CREDIT, _HELLO, _STOP
+from ._zmq_worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
+from .exceptions import PescadorError, WorkerError
+
+if TYPE_CHECKING:
+    from .zmq_stream import ZMQStreamer
+
+#: How often the consumer checks that a silent worker is still alive (seconds).
+_POLL_S = 0.1
+
+
+class _Link:
+    """What one iteration owns: the worker process, the socket, its context, the directory.
+
+    :meth:`close` is idempotent; it runs at the end of the stream, on ``close()``, on errors
+    and, through a finaliser, when the iterator is dropped or the interpreter exits.
+    """
+
+    def __init__(self, owner: ZMQStreamer) -> None:
+        self.owner = owner
+        self.pid = os.getpid()
+        self.closed = False
+        self.context: Any = None
+        self.sock: Any = None
+        self.process: Any = None
+        self.started = False
+        self.directory: str | None = None
+        self.reader: _SlotReader | None = None
+        self.address = ""
+        #: The read-ahead window: (most items, fewest items, bytes), see _Window.
+        self.window: tuple[int, int, float] = (
+            (_AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _AUTO_BYTES)
+            if owner.prefetch is None
+            else (owner.prefetch, owner.prefetch, float("inf"))
+        )
+
+    def open(self, max_iter: int | None, seed: Seed, resume: Mapping[str, Any] | None) -> None:
+        zs = self.owner
+        try:
+            shm = zs.shared_memory and _shm_available()
+            if shm or zs.transport == "ipc":
+                self.directory = tempfile.mkdtemp(
+                    prefix="pescador-zmq-", dir=_SHM_DIR if shm else None
+                )
+            self.context = zmq.Context()
+            self.sock = sock = self.context.socket(zmq.PAIR)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.RCVTIMEO, int(_POLL_S * 1000))
+            if zs.transport == "ipc":
+                assert self.directory is not None
+                self.address = f"ipc://{os.path.join(self.directory, 'socket')}"
+                sock.bind(self.address)
+            else:
+                self.address = self._bind_tcp(sock)
+            token = os.urandom(16)
+            options = {
+                "copy": bool(zs.copy),
+                "window": self.window,
+                "snapshot_every": zs.snapshot_every,
+                "directory": self.directory,
+                "shared_memory": shm,
+                "slots": 2 * self.window[0] + 4,
+            }
+            if shm:
+                assert self.directory is not None
+                self.reader = _SlotReader(self.directory)
+            context: Any = multiprocessing.get_context(zs.start_method)
+            self.process = context.Process(
+                target=_worker_main,
+                args=(self.address, token, zs._stream, max_iter, seed, resume, options),
+                name="pescador-zmq-worker",
+                daemon=True,
+            )
+            try:
+                self.process.start()
+                self.started = True
+            except AssertionError as exc:
+                raise PescadorError(
+                    "ZMQStreamer cannot start its worker inside another worker process "
+                    f"(daemonic processes cannot have children): {exc}"
+                ) from exc
+            except Exception as exc:
+                _add_note(
+                    exc,
+                    f"starting the ZMQStreamer worker (start method "
+                    f"{context.get_start_method()!r}): under 'spawn' and 'forkserver' the "
+                    "wrapped stream is pickled, so its functions must be importable",
+                )
+                raise
+            hello = self.recv()
+            head = hello[0].bytes
+            if head[:1] != _HELLO or not hmac.compare_digest(head[1:], token):
+                raise PescadorError(f"ZMQStreamer: an unexpected peer connected to {self.address}")
+        except BaseException:
+            self.close()
+            raise
+
+    def _bind_tcp(self, sock: Any) -> str:
+        zs = self.owner
+        try:
+            port = sock.bind_to_random_port(
+                "tcp://127.0.0.1", zs.min_port, zs.max_port, zs.max_tries
+            )
+        except (zmq.ZMQError, zmq.ZMQBindError) as exc:
+            raise PescadorError(
+                f"ZMQStreamer could not bind a port in [{zs.min_port}, {zs.max_port}) on "
+                f"127.0.0.1 in {zs.max_tries} tries: {exc}"
+            ) from exc
+        return f"tcp://127.0.0.1:{port}"
+
+    def recv(self, nowait: int = 0) -> Any:
+        """The frames of the worker's next message; raises if it died without sending one.
+
+        With ``nowait`` true, returns None at once if no message is there.
+        """
+        recv = self.sock.recv
+        while True:
+            try:
+                frame = recv(zmq.NOBLOCK if nowait else 0, copy=False)
+            except zmq.Again:  # nothing for a while: is the worker still there?
+                if nowait:
+                    return None
+                exitcode = self.process.exitcode
+                if exitcode is None:
+                    continue
+                try:
+                    frame = recv(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    raise WorkerError(_death_message(exitcode)) from None
+            parts = [frame]
+            while frame.more:  # the rest of a message arrives with its first frame
+                frame = recv(copy=False)
+                parts.append(frame)
+            return parts
+
+    def credit(self, count: int) -> None:
+        values = array("q", [count])
+        if self.reader is not None and self.reader.released:
+            values.extend(self.reader.drain())
+        with contextlib.suppress(zmq.ZMQError):
+            self.sock.send(_CREDIT + values.tobytes(), zmq.NOBLOCK)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if os.getpid() != self.pid:
+            return  # a forked copy of the consumer: the worker is not ours to stop
+        try:
+            self._stop_worker()
+        finally:
+            if self.sock is not None:
+                self.sock.close(linger=0)
+            if self.context is not None:
+                self.context.term()
+            if self.reader is not None:
+                self.reader.close()
+            if self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)
+            self.sock = self.context = self.reader = None
+
+    def _stop_worker(self) -> None:
+        process = self.process
+        if process is None:
+            return
+        if not self.started:
+            self.process = None
+            return
+        if self.sock is not None and process.exitcode is None:
+            with contextlib.suppress(zmq.ZMQError):
+                self.sock.send(_STOP, zmq.NOBLOCK)
+        try:
+            process.join(self.owner.timeout)
+        finally:  # even if Ctrl-C interrupts the wait
+            for stop in (process.terminate, process.kill):
+                if process.exitcode is None:
+                    stop()
+                    process.join(1.0)
+            if process.exitcode is not None:
+                process.close()
+            self.process = None
+
+
+def _death_message(exitcode: int) -> str:
+    if exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exited with code {exitcode}"
+    return f"the ZMQStreamer worker process died without a word ({how})"
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:  # Python >= 3.11
+        add_note(note)
