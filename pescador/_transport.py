@@ -1,16 +1,28 @@
-"""Shared-memory transport of items between a worker process and the consumer (private).
+"""Shared-memory transport of items from a worker process to the consumer (private).
 
-Array payloads never travel through a pipe and are never pickled. A worker copies each item's
-arrays (one ``memcpy`` each) into a *slot*: a region of a memory-mapped file in a directory on
-``/dev/shm`` (RAM) that the consumer owns. Only a small description (keys, dtypes, shapes,
-offsets, and any non-array values) is pickled and sent. The consumer maps the same file and
-builds the arrays as views of it: no copy on the consumer's side.
+Array payloads are never pickled and never pass through a pipe. A worker copies an item's
+arrays (one ``memcpy`` each) into a *chunk* of a memory-mapped file in a directory on
+``/dev/shm`` (RAM) that the consumer owns, and sends a small message: which chunk, the values
+that are not arrays, and the item's *layout* (keys, dtypes, shapes, offsets), which is sent
+once and named by a number afterwards. The consumer maps each file once and builds the arrays
+as views of the chunk: no copy on its side.
 
-Lifetime: all of an item's arrays are views of one base array; when the consumer's last
-reference to them goes, a finaliser returns the slot to the worker for reuse. Arrays are
-writable (the slot belongs to the consumer until released). Every file lives in the consumer's
-private directory, which the consumer deletes when it closes, so no segment outlives it, even
-when a worker is killed.
+- **Chunks.** A worker's files are split into chunks of one size each (a power of two, 256
+  bytes or more), so small items share a file and a held item pins only its own chunk. Files
+  are allocated in full when created (``posix_fallocate``): a full ``/dev/shm`` is an error at
+  creation, never a ``SIGBUS`` on write.
+- **Lifetime.** An item's arrays are views of one base array; when the consumer's last
+  reference to them goes, a weak-reference callback queues the chunk, and the consumer returns
+  it to the worker with its next credit. Arrays are writable: the chunk is the consumer's until
+  then.
+- **Bounded.** A worker's files total at most ``limit`` bytes. An item that does not fit (the
+  consumer holds many items, or ``/dev/shm`` is full) is pickled through the pipe instead:
+  slower, never lost.
+- **Messages** are pickles framed by a 4-byte length, written with one ``os.write`` and read in
+  bulk (one ``os.read`` takes every message that has arrived).
+
+Every file lives in the consumer's private directory, which the consumer deletes when it
+closes (a worker deletes it if the consumer dies first), so no segment outlives them.
 """
 
 from __future__ import annotations
@@ -20,154 +32,369 @@ import contextlib
 import mmap
 import os
 import pickle
+import select
 import shutil
 import sys
 import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-#: Alignment of arrays inside a slot (cache line; enough for every dtype).
+#: Alignment of arrays inside a chunk (a cache line; enough for every dtype).
 ALIGN = 64
-#: Smallest slot file a worker creates.
-MIN_SLOT = 1 << 20
+#: Smallest chunk, and smallest file.
+MIN_CHUNK = 256
+FILE_BYTES = 1 << 20
+#: Layouts a worker remembers (items whose shapes keep changing send theirs every time), and
+#: cached write views.
+MAX_LAYOUTS = 256
+MAX_VIEWS = 4096
+
+_HEADER = 4
+_dumps = pickle.dumps
+_loads = pickle.loads
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def make_directory() -> str:
-    """A private directory for slot files: in RAM (``/dev/shm``) where available."""
+    """A private directory for chunk files: in RAM (``/dev/shm``) where available."""
     base = "/dev/shm" if sys.platform.startswith("linux") and os.path.isdir("/dev/shm") else None
     return tempfile.mkdtemp(prefix="pescador-", dir=base)
 
 
 def remove_directory(path: str) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete ``path``, trying again while another thread may still create files in it."""
+    for _ in range(100):
+        if not os.path.exists(path):
+            return
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def default_limit(directory: str, n_workers: int) -> int:
+    """Bytes of chunk files per worker: half of the free space, shared, at least 64 MiB."""
+    try:
+        stat = os.statvfs(directory)
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:  # pragma: no cover - statvfs exists wherever /dev/shm does
+        free = 1 << 30
+    return max(64 << 20, free // (2 * n_workers))
 
 
 def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-class SlotWriter:
-    """The worker's side: a pool of slot files, reused once the consumer releases them."""
+def _chunk_size(n: int) -> int:
+    return max(MIN_CHUNK, 1 << (n - 1).bit_length())
+
+
+# ------------------------------------------------------------------------------ messages
+def frame(message: Any) -> bytes:
+    """One message, pickled and framed."""
+    body = _dumps(message, _PROTOCOL)
+    return len(body).to_bytes(_HEADER, "little") + body
+
+
+def write(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (blocking)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def send(fd: int, message: Any) -> None:
+    """Write one framed message (blocking)."""
+    write(fd, frame(message))
+
+
+class Outbox:
+    """A worker's messages to the consumer, written a few at a time.
+
+    Waking a process blocked on a pipe costs the writer tens of microseconds on a virtual
+    machine, as much as producing a small item; so messages are held until ``batch`` of them
+    are waiting, or the first has waited ``max_delay`` seconds, or items come slower than
+    that (then each goes at once), or :meth:`flush` is called (by the worker when it must
+    wait for credit, and by its watchdog thread when the consumer asks: a generator that
+    stalls never holds back an item it has produced).
+    """
+
+    __slots__ = ("batch", "fd", "first", "last", "lock", "max_delay", "pending")
+
+    def __init__(self, fd: int, batch: int, max_delay: float) -> None:
+        self.fd = fd
+        self.batch = batch
+        self.max_delay = max_delay
+        self.pending: list[bytes] = []
+        self.first = self.last = 0.0
+        self.lock = threading.Lock()
+
+    def put(self, message: Any, now: float) -> None:
+        data = frame(message)
+        with self.lock:
+            pending = self.pending
+            if not pending:
+                self.first = now
+            pending.append(data)
+            slow = now - self.last >= self.max_delay
+            self.last = now
+            if slow or len(pending) >= self.batch or now - self.first >= self.max_delay:
+                self._flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            write(self.fd, data)
+
+
+class Inbox:
+    """Framed messages from one pipe, read in bulk."""
+
+    __slots__ = ("buffer", "fd", "poller", "pos")
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.pos = 0
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def pop(self) -> Any:
+        """The next complete message, or ``None``."""
+        buffer, pos = self.buffer, self.pos
+        if len(buffer) - pos < _HEADER:
+            return None
+        end = pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
+        if len(buffer) < end:
+            return None
+        message = _loads(buffer[pos + _HEADER : end])
+        if end == len(buffer):
+            buffer.clear()
+            self.pos = 0
+        elif end > 1 << 16:
+            del buffer[:end]
+            self.pos = 0
+        else:
+            self.pos = end
+        return message
+
+    def complete(self) -> bool:
+        """Whether a whole message is buffered."""
+        buffer, pos = self.buffer, self.pos
+        if len(buffer) - pos < _HEADER:
+            return False
+        return len(buffer) >= pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
+
+    def ready(self, timeout_ms: float) -> bool:
+        """Whether bytes (or the end of the pipe) can be read within ``timeout_ms``."""
+        return bool(self.poller.poll(timeout_ms))
+
+    def fill(self) -> bool:
+        """Read what has arrived (blocking if nothing has); False at the end of the pipe."""
+        data = os.read(self.fd, 1 << 20)
+        self.buffer += data
+        return bool(data)
+
+
+# ------------------------------------------------------------------------------ the worker
+class ChunkWriter:
+    """The worker's side: files of chunks, reused once the consumer releases them."""
+
+    def __init__(self, directory: str, worker: int, limit: int) -> None:
+        self.directory = directory
+        self.worker = worker
+        self.limit = limit
+        self.total = 0
+        self.maps: list[mmap.mmap] = []  # file id -> mapping
+        self.free: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
+        self.size_of: dict[int, int] = {}  # file id -> its chunk size
+        self.layouts: dict[Any, int] = {}  # signature -> layout id
+        self.specs: list[tuple[list[Any], int]] = []  # layout id -> (entries, size)
+        self.views: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+    def release(self, chunks: list[tuple[int, int]]) -> None:
+        for fid, offset in chunks:
+            self.free[self.size_of[fid]].append((fid, offset))
+
+    def _chunk(self, size: int) -> tuple[int, int] | None:
+        chunk = _chunk_size(size)
+        free = self.free[chunk]
+        if free:
+            return free.pop()
+        file_bytes = max(chunk, FILE_BYTES)
+        if self.total + file_bytes > self.limit:
+            return None
+        fid = len(self.maps)
+        path = os.path.join(self.directory, f"w{self.worker}-{fid}")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            return None  # the directory is gone (the consumer is closing)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fd, 0, file_bytes)
+            else:  # pragma: no cover - macOS
+                os.ftruncate(fd, file_bytes)
+            mapping = mmap.mmap(fd, file_bytes)
+        except OSError:  # no room in /dev/shm: this item goes through the pipe
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            return None
+        os.close(fd)
+        self.maps.append(mapping)
+        self.size_of[fid] = chunk
+        self.total += file_bytes
+        free.extend((fid, offset) for offset in range(file_bytes - chunk, 0, -chunk))
+        return fid, 0
+
+    def _layout(self, item: dict[Any, Any]) -> tuple[Any, ...] | None:
+        """``(layout id, definition if new, entries, size, arrays, other values)``."""
+        signature: list[tuple[Any, ...]] = []
+        arrays = []
+        rest = []
+        for key, value in item.items():
+            if type(value) is np.ndarray and value.nbytes and not value.dtype.hasobject:
+                signature.append((key, type(key), value.dtype, value.shape))
+                arrays.append(value)
+            else:
+                signature.append((key, type(key)))
+                rest.append(value)
+        if not arrays:
+            return None
+        sig = tuple(signature)
+        lid = self.layouts.get(sig)
+        if lid is not None:
+            entries, size = self.specs[lid]
+            return lid, None, entries, size, arrays, rest
+        entries = []
+        size = 0
+        for entry in sig:
+            if len(entry) == 2:
+                entries.append(entry[0])
+            else:
+                key, _, dtype, shape = entry
+                entries.append((key, dtype, shape, size))
+                size += _aligned(dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
+        if len(self.specs) >= MAX_LAYOUTS:
+            return -1, entries, entries, size, arrays, rest  # shapes vary: not remembered
+        lid = len(self.specs)
+        self.layouts[sig] = lid
+        self.specs.append((entries, size))
+        return lid, entries, entries, size, arrays, rest
+
+    def pack(self, item: Any, make_room: Callable[[], None]) -> Any:
+        """The message body for ``item``: its arrays copied into a chunk where they fit."""
+        layout = self._layout(item) if type(item) is dict else None
+        if layout is None:
+            return ("p", item)
+        lid, definition, entries, size, arrays, rest = layout
+        if not self.free[_chunk_size(size)]:
+            make_room()  # collect the chunks the consumer has released
+        chunk = self._chunk(size)
+        if chunk is None:
+            return ("p", item)
+        fid, offset = chunk
+        key = (fid, offset, lid)
+        targets = self.views.get(key) if lid >= 0 else None
+        if targets is None:
+            mapping = self.maps[fid]
+            targets = [
+                np.ndarray(e[2], e[1], mapping, offset + e[3]) for e in entries if type(e) is tuple
+            ]
+            if lid >= 0 and len(self.views) < MAX_VIEWS:
+                self.views[key] = targets
+        for target, value in zip(targets, arrays, strict=True):
+            np.copyto(target, value, casting="no")
+        return ("s", lid, definition, fid, offset, size, rest)
+
+    def close(self) -> None:
+        self.views.clear()
+        for mapping in self.maps:
+            with contextlib.suppress(BufferError):
+                mapping.close()
+        self.maps.clear()
+
+
+# ------------------------------------------------------------------------------ the consumer
+class _ChunkRef(weakref.ref):
+    """A weak reference to an item's base array that remembers its chunk."""
+
+    __slots__ = ("chunk",)
+    chunk: tuple[int, int]
+
+
+class ChunkReader:
+    """The consumer's side of one worker: maps its files, rebuilds items as views."""
 
     def __init__(self, directory: str, worker: int) -> None:
         self.directory = directory
         self.worker = worker
-        self.files: dict[int, tuple[mmap.mmap, int]] = {}  # id -> (mapping, capacity)
-        self.free: list[int] = []
-        self.next_id = 0
+        self.maps: dict[int, mmap.mmap] = {}
+        self.layouts: list[Any] = []
+        # Chunks whose arrays died: appended by weak-reference callbacks (any thread, any
+        # time), drained by the consumer and sent back with a credit.
+        self.released: collections.deque[tuple[int, int]] = collections.deque()
+        self.refs: dict[int, _ChunkRef] = {}  # keeps the references (and callbacks) alive
+        refs, released = self.refs, self.released
 
-    def _slot(self, size: int) -> int:
-        best = None
-        for fid in self.free:
-            capacity = self.files[fid][1]
-            if capacity >= size and (best is None or capacity < self.files[best][1]):
-                best = fid
-        if best is not None:
-            self.free.remove(best)
-            return best
-        fid = self.next_id
-        self.next_id += 1
-        capacity = max(MIN_SLOT, 1 << (size - 1).bit_length())
-        path = os.path.join(self.directory, f"w{self.worker}-{fid}")
-        with open(path, "w+b") as f:
-            f.truncate(capacity)
-            mapping = mmap.mmap(f.fileno(), capacity)
-        self.files[fid] = (mapping, capacity)
-        return fid
+        def on_release(ref: _ChunkRef) -> None:
+            refs.pop(id(ref), None)
+            released.append(ref.chunk)
 
-    def release(self, fid: int) -> None:
-        if fid in self.files:
-            self.free.append(fid)
+        self._on_release = on_release
 
-    def pack(self, item: Any) -> Any:
-        """The picklable description of ``item``, its arrays copied into a slot."""
-        if isinstance(item, dict):
-            arrays = [
-                (k, v)
-                for k, v in item.items()
-                if isinstance(v, np.ndarray) and not v.dtype.hasobject and v.nbytes
-            ]
-            if arrays:
-                size = sum(_aligned(v.nbytes) for _, v in arrays)
-                fid = self._slot(size)
-                mapping = self.files[fid][0]
-                layout = []
-                offset = 0
-                for key, value in arrays:
-                    target = np.ndarray(value.shape, value.dtype, mapping, offset)
-                    np.copyto(target, value, casting="no")
-                    layout.append((key, value.dtype.str, value.shape, offset))
-                    offset += _aligned(value.nbytes)
-                rest = {k: v for k, v in item.items() if not _in(k, arrays)}
-                order = list(item)
-                return ("slot", fid, size, layout, rest, order)
-        return ("plain", item)
-
-    def close(self) -> None:
-        for mapping, _ in self.files.values():
-            mapping.close()
-        self.files.clear()
-
-
-def _in(key: Any, arrays: list[tuple[Any, np.ndarray]]) -> bool:
-    return any(k is key or k == key for k, _ in arrays)
-
-
-class SlotReader:
-    """The consumer's side: maps slot files and rebuilds items as views of them."""
-
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.maps: dict[tuple[int, int], mmap.mmap] = {}
-        # Slots whose arrays died, per worker: sent back with the next credit. Appended from
-        # finalisers (any thread), drained by the consumer.
-        self.released: dict[int, collections.deque[int]] = collections.defaultdict(
-            collections.deque
-        )
-        self.lock = threading.Lock()
-
-    def _mapping(self, worker: int, fid: int) -> mmap.mmap:
-        key = (worker, fid)
-        mapping = self.maps.get(key)
+    def _mapping(self, fid: int) -> mmap.mmap:
+        mapping = self.maps.get(fid)
         if mapping is None:
-            path = os.path.join(self.directory, f"w{worker}-{fid}")
+            path = os.path.join(self.directory, f"w{self.worker}-{fid}")
             with open(path, "r+b") as f:
                 mapping = mmap.mmap(f.fileno(), 0)
-            self.maps[key] = mapping
+            self.maps[fid] = mapping
         return mapping
 
-    def unpack(self, worker: int, message: Any) -> Any:
-        if message[0] == "plain":
-            return message[1]
-        _, fid, size, layout, rest, order = message
-        base = np.frombuffer(self._mapping(worker, fid), np.uint8, size)
-        arrays = {
-            key: base[offset : offset + _nbytes(dtype, shape)].view(dtype).reshape(shape)
-            for key, dtype, shape, offset in layout
-        }
-        weakref.finalize(base, self.released[worker].append, fid)
-        return {k: arrays[k] if k in arrays else rest[k] for k in order}
+    def unpack(self, body: Any) -> Any:
+        if body[0] == "p":
+            return body[1]
+        _, lid, definition, fid, offset, size, rest = body
+        if definition is None:
+            entries = self.layouts[lid]
+        else:
+            entries = definition
+            if lid >= 0:
+                self.layouts.append(definition)
+        mapping = self.maps.get(fid) or self._mapping(fid)
+        base = np.frombuffer(mapping, np.uint8, size, offset)
+        ref = _ChunkRef(base, self._on_release)
+        ref.chunk = (fid, offset)
+        self.refs[id(ref)] = ref
+        out = {}
+        values = iter(rest)
+        for entry in entries:
+            if type(entry) is tuple:
+                key, dtype, shape, at = entry
+                out[key] = np.ndarray(shape, dtype, base, at)
+            else:
+                out[entry] = next(values)
+        return out
 
-    def drain(self, worker: int) -> list[int]:
-        released = self.released[worker]
+    def drain(self) -> list[tuple[int, int]]:
+        released = self.released
         out = []
         while released:
             out.append(released.popleft())
         return out
 
     def close(self) -> None:
+        self.refs.clear()  # nobody to return chunks to any more
         for mapping in self.maps.values():
             with contextlib.suppress(BufferError):  # arrays still view it: unmapped with them
                 mapping.close()
         self.maps.clear()
-
-
-def _nbytes(dtype: str, shape: tuple[int, ...]) -> int:
-    return int(np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)))
-
-
-def dumps(obj: Any) -> bytes:
-    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)

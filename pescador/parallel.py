@@ -17,7 +17,8 @@
 - **Order.** With ``ordered=True`` (default) the output is deterministic for a fixed seed and
   worker count; ``ordered=False`` takes whatever worker is ready first (faster when workers
   are uneven), and is not reproducible.
-- **Bounded.** At most ``prefetch`` items per worker are produced and not yet delivered.
+- **Bounded.** At most ``prefetch`` items per worker (and about 64 MiB of their arrays) are
+  produced and not yet delivered.
 - **Exact resume.** The state describes items *delivered* to the consumer: each worker's
   stream state at a recent item, and how many items it delivered since. Items produced but
   not delivered are neither lost nor repeated on resume.
@@ -29,10 +30,13 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 import traceback
 import weakref
@@ -52,21 +56,100 @@ __all__ = ["ParallelStreamer", "WorkerInfo", "worker_info"]
 
 
 # ------------------------------------------------------------------------------ the worker
+class _Stopped(Exception):
+    """The consumer asked the worker to stop, or went away."""
+
+
+class _Control:
+    """The worker's side of the control pipe: credits, released chunks, stop; and the items
+    and bytes sent but not yet delivered."""
+
+    __slots__ = ("credit", "inbox", "inflight", "sizes", "writer")
+
+    def __init__(self, fd: int, credit: int, writer: _transport.ChunkWriter) -> None:
+        self.inbox = _transport.Inbox(fd)
+        self.credit = credit
+        self.writer = writer
+        self.sizes: collections.deque[int] = collections.deque()
+        self.inflight = 0
+
+    def sent(self, body: Any) -> None:
+        size = body[5] if body[0] == "s" else 0
+        self.sizes.append(size)
+        self.inflight += size
+        self.credit -= 1
+
+    def collect(self, wait: bool = False) -> None:
+        """Apply the consumer's messages; with ``wait``, block until one comes."""
+        inbox = self.inbox
+        while True:
+            message = inbox.pop()
+            if message is not None:
+                if message[0] == "stop":
+                    raise _Stopped
+                self.credit += message[1]
+                sizes = self.sizes
+                for _ in range(min(message[1], len(sizes))):
+                    self.inflight -= sizes.popleft()
+                self.writer.release(message[2])
+                wait = False
+            elif not wait and not inbox.ready(0):
+                return
+            elif not inbox.fill():
+                raise _Stopped  # the consumer closed its end
+
+    def blocked(self, budget: int) -> bool:
+        """Whether the worker must wait: no credit, or too many bytes undelivered."""
+        return self.credit <= 0 or (self.inflight >= budget and len(self.sizes) > 1)
+
+
+def _watch(directory: str, nudges: int, outbox: _transport.Outbox) -> None:
+    """A thread that sends held messages when the consumer asks (it is waiting for them), and
+    ends the worker at once if the consumer's process dies (removing its directory)."""
+    parent = multiprocessing.parent_process()
+    sentinel = None if parent is None else parent.sentinel
+
+    def watch() -> None:
+        while True:
+            ready = wait([nudges] if sentinel is None else [sentinel, nudges])
+            if sentinel in ready:
+                _transport.remove_directory(directory)
+                os._exit(3)
+            try:
+                if not os.read(nudges, 64):
+                    return  # the consumer closed its end: it is stopping
+                outbox.flush()
+            except OSError:
+                return
+
+    threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
+
+
 def _worker_main(
     index: int,
     count: int,
     stream: Streamer,
     seed: Seed,
-    data: Connection,
-    control: Connection,
+    pipes: tuple[Connection, Connection, Connection],
     directory: str,
-    prefetch: int,
+    options: Mapping[str, Any],
     resume: Mapping[str, Any] | None,
-    snapshot_every: float,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
+    data, control, nudges = pipes
+    prefetch = options["prefetch"]
+    half = max(1, prefetch // 2)
+    outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
+    _watch(directory, nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
-    writer = _transport.SlotWriter(directory, index)
+    writer = _transport.ChunkWriter(directory, index, options["limit"])
+    snapshot_every = options["snapshot_every"]
+    budget = options["prefetch_bytes"]
+    inbox = _Control(control.fileno(), prefetch, writer)
+    collect = inbox.collect
+    pack = writer.pack
+    put = outbox.put
+    clock = time.perf_counter
     try:
         it = stream._iterate(None, seed.child(index))
         skip = 0
@@ -74,32 +157,33 @@ def _worker_main(
             if resume.get("state") is not None:
                 it._load(resume["state"])
             skip = resume.get("skip", 0)
-        credit = prefetch
         last_snapshot = 0.0
         for item in it:
             if skip:
                 skip -= 1
                 continue
-            while credit <= 0 or control.poll():
-                message = control.recv()
-                if message[0] == "stop":
-                    return
-                credit += message[1]
-                for fid in message[2]:
-                    writer.release(fid)
-            now = time.perf_counter()
+            if inbox.credit <= half or inbox.inflight >= budget:
+                collect()
+                if inbox.blocked(budget):
+                    outbox.flush()  # the consumer needs these to send more credit
+                    while inbox.blocked(budget):
+                        collect(wait=True)
             snapshot = None
+            now = clock()
             if now - last_snapshot >= snapshot_every:
                 snapshot = it._state_dict()
                 last_snapshot = now
-            data.send(("item", writer.pack(item), snapshot))
-            credit -= 1
-        data.send(("end", None, it._state_dict()))
-    except (BrokenPipeError, EOFError, ConnectionResetError):
-        pass  # the consumer went away
+            body = pack(item, collect)
+            put(("item", body, snapshot), now)
+            inbox.sent(body)
+        outbox.put(("end", None, it._state_dict()), clock())
+        outbox.flush()
+    except (_Stopped, BrokenPipeError, ConnectionResetError):
+        pass  # the consumer stopped us, or went away
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            data.send(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
+            outbox.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()), 0.0)
+            outbox.flush()
     finally:
         writer.close()
 
@@ -113,8 +197,12 @@ class _Worker:
         self.process: Any = None
         self.data: Connection | None = None
         self.control: Connection | None = None
+        self.nudges: Connection | None = None
+        self.inbox: _transport.Inbox | None = None
+        self.reader: _transport.ChunkReader | None = None
         self.done = False
         self.delivered_since_credit = 0
+        self.half = 1  # credit the worker after this many items
         # Exact position: the worker's state after `base` of its items, and items since.
         self.snapshot: dict[str, Any] | None = None
         self.skip = 0
@@ -129,7 +217,7 @@ def _shutdown(
     for w in workers:
         if w.control is not None:
             with contextlib.suppress(OSError, ValueError):
-                w.control.send(("stop",))
+                _transport.send(w.control.fileno(), ("stop",))
     deadline = time.monotonic() + timeout
     for w in workers:
         if w.process is not None:
@@ -142,10 +230,10 @@ def _shutdown(
                 w.process.kill()
                 w.process.join(0.5)
     for w in workers:
-        for conn in (w.data, w.control):
+        for conn in (w.data, w.control, w.nudges):
             if conn is not None:
                 conn.close()
-        w.data = w.control = None
+        w.data = w.control = w.nudges = None
         if w.process is not None:
             w.process.close()
             w.process = None
@@ -161,7 +249,6 @@ class _ParallelIterator(StreamIterator[Any]):
         "_directory",
         "_merge",
         "_owner",
-        "_reader",
         "_shares",
         "_used_seed",
         "_workers",
@@ -174,7 +261,6 @@ class _ParallelIterator(StreamIterator[Any]):
         self._owner = owner
         self._workers: list[_Worker] = []
         self._directory: str | None = None
-        self._reader: _transport.SlotReader | None = None
         self._merge: Uniforms | None = None
         self._shares: list[float] = []
         self._used_seed: Seed | None = None
@@ -203,7 +289,6 @@ class _ParallelIterator(StreamIterator[Any]):
         if resume is not None:
             self._merge.load(resume["merge"])
         self._directory = _transport.make_directory()
-        self._reader = _transport.SlotReader(self._directory)
         self._workers = [_Worker(i) for i in range(k)]
         # Whatever happens to this iterator, its processes and files go with it.
         self._cleanup = weakref.finalize(
@@ -221,6 +306,18 @@ class _ParallelIterator(StreamIterator[Any]):
     def _start_workers(self, context: Any, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         owner = self._owner
         k = owner.n_workers
+        assert self._directory is not None
+        options = {
+            "prefetch": owner.prefetch,
+            "snapshot_every": owner.snapshot_every,
+            "max_delay": _MAX_DELAY,
+            "prefetch_bytes": _PREFETCH_BYTES,
+            "limit": (
+                _transport.default_limit(self._directory, k)
+                if owner.shm_limit is None
+                else owner.shm_limit
+            ),
+        }
         for w in self._workers:
             start = None
             if resume is not None:
@@ -231,6 +328,7 @@ class _ParallelIterator(StreamIterator[Any]):
                 continue
             data_recv, data_send = context.Pipe(duplex=False)
             control_recv, control_send = context.Pipe(duplex=False)
+            nudge_recv, nudge_send = context.Pipe(duplex=False)
             w.process = context.Process(
                 target=_worker_main,
                 args=(
@@ -238,12 +336,10 @@ class _ParallelIterator(StreamIterator[Any]):
                     k,
                     owner.stream,  # pickled for spawn/forkserver; fork shares it as is
                     seed,
-                    data_send,
-                    control_recv,
+                    (data_send, control_recv, nudge_recv),
                     self._directory,
-                    owner.prefetch,
+                    options,
                     start,
-                    owner.snapshot_every,
                 ),
                 daemon=True,
                 name=f"pescador-worker-{w.index}",
@@ -251,7 +347,11 @@ class _ParallelIterator(StreamIterator[Any]):
             w.process.start()
             data_send.close()
             control_recv.close()
-            w.data, w.control = data_recv, control_send
+            nudge_recv.close()
+            w.data, w.control, w.nudges = data_recv, control_send, nudge_send
+            w.inbox = _transport.Inbox(data_recv.fileno())
+            w.reader = _transport.ChunkReader(self._directory, w.index)
+            w.half = max(1, owner.prefetch // 2)
 
     def _run(self) -> Iterator[Any]:
         try:
@@ -259,77 +359,124 @@ class _ParallelIterator(StreamIterator[Any]):
         finally:
             self.close_workers()
 
+    def _message(self, w: _Worker) -> Any:
+        """Worker ``w``'s next message (waiting for it)."""
+        inbox = w.inbox
+        assert inbox is not None
+        message = inbox.pop()
+        while message is None:
+            if w.delivered_since_credit:
+                self._credit(w)  # it may be waiting for these (its bytes in flight bound it)
+            if not inbox.ready(_NUDGE_AFTER_MS):
+                self._nudge(w)  # held messages: send them now
+                while not inbox.ready(100):
+                    if not w.process.is_alive() and not inbox.ready(0):
+                        raise self._died(w)
+            if not inbox.fill():
+                raise self._died(w)
+            message = inbox.pop()
+        return message
+
+    @staticmethod
+    def _nudge(w: _Worker) -> None:
+        assert w.nudges is not None
+        with contextlib.suppress(OSError):
+            os.write(w.nudges.fileno(), b"!")
+
+    @staticmethod
+    def _died(w: _Worker) -> WorkerError:
+        w.process.join(1.0)
+        return WorkerError(
+            f"worker {w.index} died without a word (exit code {w.process.exitcode})"
+        )
+
     def _receive(self, w: _Worker) -> Any:
-        """The next item of worker ``w`` (None when it has ended)."""
-        assert w.data is not None and self._reader is not None
-        while not w.data.poll(0.1):
-            if not w.process.is_alive():
-                if w.data.poll(0):
-                    break
-                raise WorkerError(
-                    f"worker {w.index} died without a word (exit code {w.process.exitcode})"
-                )
-        try:
-            kind, payload, snapshot = w.data.recv()
-        except EOFError:
-            raise WorkerError(f"worker {w.index} died without a word") from None
-        if kind == "error":
-            raise WorkerError(f"worker {w.index} failed: {payload}", remote_traceback=snapshot)
+        """The next item of worker ``w`` (``_END`` when it has ended)."""
+        kind, payload, snapshot = self._message(w)
+        if kind == "item":
+            if snapshot is not None:
+                w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
+            else:
+                w.skip += 1
+            assert w.reader is not None
+            item = w.reader.unpack(payload)
+            w.delivered_since_credit += 1
+            if w.delivered_since_credit >= w.half:
+                self._credit(w)
+            return item
         if kind == "end":
             w.done = True
             w.snapshot, w.skip = snapshot, 0
             return _END
-        if snapshot is not None:
-            w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
-        else:
-            w.skip += 1
-        item = self._reader.unpack(w.index, payload)
-        w.delivered_since_credit += 1
-        if w.delivered_since_credit >= max(1, self._owner.prefetch // 2):
-            self._credit(w)
-        return item
+        raise WorkerError(f"worker {w.index} failed: {payload}", remote_traceback=snapshot)
 
     def _credit(self, w: _Worker) -> None:
-        assert w.control is not None and self._reader is not None
-        with contextlib.suppress(OSError, ValueError):
-            w.control.send(("credit", w.delivered_since_credit, self._reader.drain(w.index)))
+        assert w.control is not None and w.reader is not None
+        with contextlib.suppress(OSError):
+            message = ("credit", w.delivered_since_credit, w.reader.drain())
+            _transport.send(w.control.fileno(), message)
         w.delivered_since_credit = 0
 
     def _ordered(self) -> Iterator[Any]:
         """Items drawn from worker ``w`` with probability proportional to its share."""
-        workers = self._workers
         merge = self._merge
         assert merge is not None
-        shares = list(self._shares)
+        receive = self._receive
         while True:
-            live = [w for w in workers if not w.done]
+            live = [w for w in self._workers if not w.done and self._shares[w.index] > 0]
             if not live:
                 return
-            cum = list(accumulate(shares[w.index] for w in live))
-            if cum[-1] <= 0:
-                return
-            w = live[min(bisect_right(cum, merge() * cum[-1]), len(live) - 1)]
-            item = self._receive(w)
-            if item is _END:
-                continue  # that worker has ended: draw again among the others
-            yield item
+            if len(live) == 1:  # nothing to draw: one worker left
+                w = live[0]
+                while (item := receive(w)) is not _END:
+                    yield item
+                continue
+            cum = list(accumulate(self._shares[w.index] for w in live))
+            total = cum[-1]
+            last = len(live) - 1
+            while True:
+                w = live[min(bisect_right(cum, merge() * total), last)]
+                item = receive(w)
+                if item is _END:
+                    break  # that worker has ended: draw again among the others
+                yield item
 
     def _unordered(self) -> Iterator[Any]:
         """Items from whichever worker is ready first."""
-        by_conn: dict[Any, _Worker] = {w.data: w for w in self._workers if not w.done}
-        while by_conn:
-            for conn in wait(list(by_conn), timeout=0.1):
-                w = by_conn[conn]
-                item = self._receive(w)
-                if item is _END:
-                    del by_conn[conn]
-                else:
+        poller = select.poll()
+        by_fd: dict[int, _Worker] = {}
+        for w in self._workers:
+            if not w.done and w.inbox is not None:
+                poller.register(w.inbox.fd, select.POLLIN)
+                by_fd[w.inbox.fd] = w
+        while by_fd:
+            ready = poller.poll(0)
+            if not ready:
+                for w in by_fd.values():
+                    if w.delivered_since_credit:
+                        self._credit(w)  # it may be waiting for these
+                ready = poller.poll(_NUDGE_AFTER_MS)
+            if not ready:
+                for w in by_fd.values():
+                    self._nudge(w)  # held messages: send them now
+                ready = poller.poll(100)
+            if not ready:
+                for w in by_fd.values():
+                    if not w.process.is_alive():
+                        raise self._died(w)
+            for fd, _ in ready:
+                w = by_fd[fd]
+                inbox = w.inbox
+                assert inbox is not None
+                if not inbox.fill():
+                    raise self._died(w)
+                while inbox.complete():
+                    item = self._receive(w)
+                    if item is _END:
+                        poller.unregister(fd)
+                        del by_fd[fd]
+                        break
                     yield item
-            for ready, w in list(by_conn.items()):
-                if not w.process.is_alive() and not ready.poll(0):
-                    raise WorkerError(
-                        f"worker {w.index} died without a word (exit code {w.process.exitcode})"
-                    )
 
     def _own_state(self) -> dict[str, Any]:
         assert self._merge is not None and self._used_seed is not None
@@ -344,8 +491,9 @@ class _ParallelIterator(StreamIterator[Any]):
     def close_workers(self) -> None:
         if self._cleanup is not None:
             self._cleanup()
-        if self._reader is not None:
-            self._reader.close()
+        for w in self._workers:
+            if w.reader is not None:
+                w.reader.close()
 
     def close(self) -> None:
         super().close()
@@ -353,6 +501,13 @@ class _ParallelIterator(StreamIterator[Any]):
 
 
 _END: Any = object()
+#: A worker holds messages up to this long (seconds) to send several at once, and sends them
+#: at once if the consumer has waited this long (milliseconds).
+_MAX_DELAY = 0.002
+_NUDGE_AFTER_MS = 5
+#: Bytes of arrays a worker may have sent and the consumer not yet received (besides the
+#: ``prefetch`` bound on items; one item always may).
+_PREFETCH_BYTES = 64 << 20
 
 
 def _shares(stream: Any, k: int) -> list[float]:
@@ -396,7 +551,8 @@ class ParallelStreamer(Streamer):
     n_workers : int
         How many processes.
     prefetch : int
-        Items each worker may produce ahead of the consumer.
+        Items each worker may produce ahead of the consumer (and at most about 64 MiB of
+        arrays, whatever the count).
     ordered : bool
         Deterministic merge (default) or first-ready.
     random_state : None, int, RandomState, Generator or SeedSequence
@@ -407,6 +563,10 @@ class ParallelStreamer(Streamer):
     snapshot_every : float
         Seconds between the workers' state snapshots: resuming replays at most the items a
         worker produced in that time.
+    shm_limit : int, optional
+        Bytes of shared memory each worker may fill with items the consumer has not released
+        (``None``: half of ``/dev/shm``'s free space, shared among the workers). An item that
+        does not fit travels pickled through the worker's pipe instead: slower, never lost.
 
     Examples
     --------
@@ -421,11 +581,12 @@ class ParallelStreamer(Streamer):
         stream: Any,
         n_workers: int = 2,
         *,
-        prefetch: int = 8,
+        prefetch: int = 32,
         ordered: bool = True,
         random_state: Any = None,
         start_method: str | None = None,
         snapshot_every: float = 0.01,
+        shm_limit: int | None = None,
     ) -> None:
         if not isinstance(stream, Streamer):
             stream = Streamer(stream)
@@ -433,6 +594,10 @@ class ParallelStreamer(Streamer):
             raise PescadorError(f"n_workers={n_workers!r} must be a positive integer")
         if isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1:
             raise PescadorError(f"prefetch={prefetch!r} must be a positive integer")
+        if shm_limit is not None and (
+            isinstance(shm_limit, bool) or not isinstance(shm_limit, int) or shm_limit < 0
+        ):
+            raise PescadorError(f"shm_limit={shm_limit!r} must be None or a byte count >= 0")
         if (
             start_method is not None
             and start_method not in multiprocessing.get_all_start_methods()
@@ -450,6 +615,7 @@ class ParallelStreamer(Streamer):
         self.random_state = check_random_state(random_state)
         self.start_method = start_method
         self.snapshot_every = float(snapshot_every)
+        self.shm_limit = shm_limit
         self.active_count_ = 0
         self.stream_ = None
         self._plan = (0, (), stream)

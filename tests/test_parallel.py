@@ -245,19 +245,34 @@ def test_keyboard_interrupt_in_the_consumer_cleans_up():
                 raise KeyboardInterrupt
 
 
-def test_read_ahead_is_bounded():
-    """With ``prefetch=2``, a worker has produced at most 2 items the consumer has not had."""
-    stream = ParallelStreamer(Streamer(endless, "a"), 1, prefetch=2, snapshot_every=0.0)
+def counted_endless(counter):
+    j = 0
+    while True:
+        with counter.get_lock():
+            counter.value += 1
+        yield {"X": np.full(4, j, np.int64), "j": j}
+        j += 1
+
+
+@pytest.mark.parametrize("prefetch", [1, 2, 5])
+def test_read_ahead_is_bounded(prefetch):
+    """A worker runs ahead of the consumer by ``prefetch`` items, and no further.
+
+    The generator counts the items it has yielded: the one delivered, ``prefetch`` sent ahead,
+    and at most one more that the worker holds while it waits for credit.
+    """
+    counter = multiprocessing.get_context("fork").Value("i", 0)
+    stream = ParallelStreamer(
+        Streamer(counted_endless, counter), 1, prefetch=prefetch, start_method="fork"
+    )
     it = stream.iterate()
-    next(it)
-    time.sleep(0.3)  # let the worker run as far ahead as it may
-    worker = it._workers[0]
-    assert worker.data is not None
-    queued = 0
-    while worker.data.poll(0.05):
-        worker.data.recv()
-        queued += 1
-    assert queued <= 2
+    assert next(it)["j"] == 0
+    deadline = time.monotonic() + 5
+    while counter.value < 1 + prefetch and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # let the worker run as far ahead as it may
+    assert 1 + prefetch <= counter.value <= 2 + prefetch
+    assert [next(it)["j"] for _ in range(10)] == list(range(1, 11))
     it.close()
 
 
@@ -274,6 +289,9 @@ def test_bad_arguments_raise(value):
         ParallelStreamer(Streamer([1]), value)
     with pytest.raises(pescador.PescadorError, match="prefetch"):
         ParallelStreamer(Streamer([1]), 1, prefetch=value)
+    if value != 0:
+        with pytest.raises(pescador.PescadorError, match="shm_limit"):
+            ParallelStreamer(Streamer([1]), 1, shm_limit=value)
 
 
 def test_spawn_start_method():
@@ -300,3 +318,81 @@ def test_a_lazy_chain_is_split_too():
     expected = sorted(keys(mux.iterate()))
     assert len(expected) == 20
     assert sorted(keys(ParallelStreamer(mux, 2).iterate())) == expected
+
+
+def test_structured_and_unusual_dtypes_round_trip():
+    record = np.dtype([("a", "<i4"), ("b", ">f8", (2,))])
+    items = [
+        {"rec": np.zeros(3, record), "half": np.arange(4, dtype=np.float16)},
+        {"u": np.array(["ab", "c"]), "dt": np.arange(3).astype("datetime64[s]")},
+        {1: np.arange(3)},
+        {True: np.arange(3)},  # equal to 1 as a key, but another item
+    ]
+    items[0]["rec"]["b"] = [[1, 2], [3, 4], [5, 6]]
+    got = list(ParallelStreamer(Streamer(items), 1).iterate())
+    for out, item in zip(got, items, strict=True):
+        assert list(out) == list(item)
+        assert [type(k) for k in out] == [type(k) for k in item]
+        for key, value in item.items():
+            assert out[key].dtype == value.dtype
+            np.testing.assert_array_equal(out[key], value)
+
+
+def varying(n: int):
+    for j in range(n):
+        yield {"X": np.arange(j + 1, dtype=np.float32), "j": j}
+
+
+def test_items_whose_shapes_keep_changing():
+    """More distinct layouts than a worker remembers: each still arrives exactly."""
+    got = list(ParallelStreamer(Streamer(varying, 600), 1).iterate())
+    assert [d["j"] for d in got] == list(range(600))
+    assert all(np.array_equal(d["X"], np.arange(d["j"] + 1)) for d in got)
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 20])
+def test_items_beyond_the_shared_memory_limit_still_arrive(limit):
+    """With no room in shared memory (``shm_limit``), items travel through the pipe."""
+    stream = ParallelStreamer(Streamer(endless, "a"), 1, shm_limit=limit)
+    items = list(stream.iterate(max_iter=5000))  # all held: 4096 fit in 1 MiB, the rest do not
+    assert [d["j"] for d in items] == list(range(5000))
+    assert all(int(d["X"][0]) == d["j"] for d in items)
+
+
+def test_small_held_items_share_files():
+    """Holding many small items pins small chunks, not a file each."""
+    stream = ParallelStreamer(Streamer(endless, "a"), 1)
+    it = stream.iterate()
+    held = [next(it) for _ in range(1000)]
+    assert [d["j"] for d in held] == list(range(1000))
+    assert len(os.listdir(it._directory)) <= 2  # 1000 chunks of 256 bytes: one 1 MiB file
+    it.close()
+
+
+def stalling():
+    for j in range(5):
+        yield {"X": np.full(3, j), "j": j}
+    time.sleep(3)
+    yield {"X": np.full(3, 5), "j": 5}
+
+
+def test_an_item_is_not_held_back_while_the_generator_stalls():
+    """Items produced before a generator stalls reach the consumer without waiting for it."""
+    it = ParallelStreamer(Streamer(stalling), 1).iterate()
+    start = time.monotonic()
+    assert [next(it)["j"] for _ in range(5)] == list(range(5))
+    assert time.monotonic() - start < 1.5
+    it.close()
+
+
+def big(n: int):
+    for j in range(n):
+        yield {"X": np.full(5 << 20, j, np.uint8), "j": j}
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_large_items_are_bounded_by_bytes_and_flow(ordered):
+    """Items of 5 MiB: the bytes in flight, not ``prefetch``, bound a worker; nothing stalls."""
+    stream = ParallelStreamer(Streamer(big, 40), 2, ordered=ordered)
+    got = [(d["j"], int(d["X"][-1])) for d in stream.iterate()]
+    assert sorted(got) == sorted((j, j) for j in range(40) for _ in range(2))
