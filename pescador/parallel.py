@@ -12,8 +12,9 @@
   sources (without that, each worker produces the same items).
 - **Transport.** Arrays travel through shared memory (``/dev/shm``): one copy in the worker,
   none in the consumer, no pickling of array data. Received arrays are *writable* views of
-  shared memory owned by the consumer (the worker does not touch a slot until all of the
-  item's arrays are gone).
+  shared memory owned by the consumer: the worker does not reuse an item's chunk until all of
+  its arrays are gone, so the consumer may modify them like any array it made. An item that
+  finds no room (``shm_limit``) is pickled through the worker's pipe instead.
 - **Order.** With ``ordered=True`` (default) the output is deterministic for a fixed seed and
   worker count; ``ordered=False`` takes whatever worker is ready first (faster when workers
   are uneven), and is not reproducible.
