@@ -8,6 +8,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -396,3 +398,41 @@ def test_large_items_are_bounded_by_bytes_and_flow(ordered):
     stream = ParallelStreamer(Streamer(big, 40), 2, ordered=ordered)
     got = [(d["j"], int(d["X"][-1])) for d in stream.iterate()]
     assert sorted(got) == sorted((j, j) for j in range(40) for _ in range(2))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_whose_consumer_is_killed_exit_and_clean_up():
+    """SIGKILL the consumer: its workers exit and its shared-memory directory goes."""
+    code = (
+        "import os, numpy as np, pescador\n"
+        "def pids():\n"
+        "    while True:\n"
+        "        yield {'pid': np.array(os.getpid()), 'pad': np.zeros(1 << 12)}\n"
+        "stream = pescador.ParallelStreamer(pescador.Streamer(pids), 2, start_method='fork')\n"
+        "it = stream.iterate()\n"
+        "seen = {int(next(it)['pid']) for _ in range(200)}\n"
+        "print(*seen, flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    before = set(our_segments())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] in "ZX"
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (
+        all(gone(p) for p in pids) and set(our_segments()) <= before
+    ):
+        time.sleep(0.02)
+    assert all(gone(p) for p in pids)
+    assert set(our_segments()) <= before
