@@ -31,162 +31,26 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import multiprocessing
 import os
 import select
-import signal
-import threading
 import time
-import traceback
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import accumulate
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from . import _transport
+from ._parallel_worker import worker_main
 from ._rng import InheritedSeed, Seed, Uniforms, resolve_seed
-from ._worker import WorkerInfo, set_worker, worker_info
+from ._worker import WorkerInfo, worker_info
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError, WorkerError
 
 __all__ = ["ParallelStreamer", "WorkerInfo", "worker_info"]
-
-
-# ------------------------------------------------------------------------------ the worker
-class _Stopped(Exception):
-    """The consumer asked the worker to stop, or went away."""
-
-
-class _Control:
-    """The worker's side of the control pipe: credits, released chunks, stop; and the items
-    and bytes sent but not yet delivered."""
-
-    __slots__ = ("credit", "inbox", "inflight", "sizes", "writer")
-
-    def __init__(self, fd: int, credit: int, writer: _transport.ChunkWriter) -> None:
-        self.inbox = _transport.Inbox(fd)
-        self.credit = credit
-        self.writer = writer
-        self.sizes: collections.deque[int] = collections.deque()
-        self.inflight = 0
-
-    def sent(self, body: Any) -> None:
-        size = body[5] if body[0] == "s" else 0
-        self.sizes.append(size)
-        self.inflight += size
-        self.credit -= 1
-
-    def collect(self, wait: bool = False) -> None:
-        """Apply the consumer's messages; with ``wait``, block until one comes."""
-        inbox = self.inbox
-        while True:
-            message = inbox.pop()
-            if message is not None:
-                if message[0] == "stop":
-                    raise _Stopped
-                self.credit += message[1]
-                sizes = self.sizes
-                for _ in range(min(message[1], len(sizes))):
-                    self.inflight -= sizes.popleft()
-                self.writer.release(message[2])
-                wait = False
-            elif not wait and not inbox.ready(0):
-                return
-            elif not inbox.fill():
-                raise _Stopped  # the consumer closed its end
-
-    def blocked(self, budget: int) -> bool:
-        """Whether the worker must wait: no credit, or too many bytes undelivered."""
-        return self.credit <= 0 or (self.inflight >= budget and len(self.sizes) > 1)
-
-
-def _watch(directory: str, nudges: int, outbox: _transport.Outbox) -> None:
-    """A thread that sends held messages when the consumer asks (it is waiting for them), and
-    ends the worker at once if the consumer's process dies (removing its directory)."""
-    parent = multiprocessing.parent_process()
-    sentinel = None if parent is None else parent.sentinel
-
-    def watch() -> None:
-        while True:
-            ready = wait([nudges] if sentinel is None else [sentinel, nudges])
-            if sentinel in ready:
-                _transport.remove_directory(directory)
-                os._exit(3)
-            try:
-                if not os.read(nudges, 64):
-                    return  # the consumer closed its end: it is stopping
-                outbox.flush()
-            except OSError:
-                return
-
-    threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
-
-
-def _worker_main(
-    index: int,
-    count: int,
-    stream: Streamer,
-    seed: Seed,
-    pipes: tuple[Connection, Connection, Connection],
-    directory: str,
-    options: Mapping[str, Any],
-    resume: Mapping[str, Any] | None,
-) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
-    data, control, nudges = pipes
-    prefetch = options["prefetch"]
-    half = max(1, prefetch // 2)
-    outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
-    _watch(directory, nudges.fileno(), outbox)
-    set_worker(WorkerInfo(index, count))
-    writer = _transport.ChunkWriter(directory, index, options["limit"])
-    snapshot_every = options["snapshot_every"]
-    budget = options["prefetch_bytes"]
-    inbox = _Control(control.fileno(), prefetch, writer)
-    collect = inbox.collect
-    pack = writer.pack
-    put = outbox.put
-    clock = time.perf_counter
-    try:
-        it = stream._iterate(None, seed.child(index))
-        skip = 0
-        if resume is not None:
-            if resume.get("state") is not None:
-                it._load(resume["state"])
-            skip = resume.get("skip", 0)
-        last_snapshot = 0.0
-        for item in it:
-            if skip:
-                skip -= 1
-                continue
-            if inbox.credit <= half or inbox.inflight >= budget:
-                collect()
-                if inbox.blocked(budget):
-                    outbox.flush()  # the consumer needs these to send more credit
-                    while inbox.blocked(budget):
-                        collect(wait=True)
-            snapshot = None
-            now = clock()
-            if now - last_snapshot >= snapshot_every:
-                snapshot = it._state_dict()
-                last_snapshot = now
-            body = pack(item, collect)
-            put(("item", body, snapshot), now)
-            inbox.sent(body)
-        outbox.put(("end", None, it._state_dict()), clock())
-        outbox.flush()
-    except (_Stopped, BrokenPipeError, ConnectionResetError):
-        pass  # the consumer stopped us, or went away
-    except BaseException as exc:
-        with contextlib.suppress(Exception):
-            outbox.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()), 0.0)
-            outbox.flush()
-    finally:
-        writer.close()
 
 
 # ------------------------------------------------------------------------------ the consumer
@@ -331,7 +195,7 @@ class _ParallelIterator(StreamIterator[Any]):
             control_recv, control_send = context.Pipe(duplex=False)
             nudge_recv, nudge_send = context.Pipe(duplex=False)
             w.process = context.Process(
-                target=_worker_main,
+                target=worker_main,
                 args=(
                     w.index,
                     k,
