@@ -3,7 +3,8 @@
 Every mux is a :class:`~pescador.core.Streamer` (so muxes nest), and every mux runs the same
 loop, :func:`_mux_loop`: ask the selection policy for a slot, pull one item from it, charge the
 slot's budget, and tell the policy when the slot's activation ends. The policies
-(:mod:`pescador._select`) decide the rest:
+(:mod:`pescador._stochastic`, :mod:`pescador._policies`, on the slot table of
+:mod:`pescador._select`) decide the rest:
 
 =================  ===================================================================
 :class:`StochasticMux`  ``n_active`` slots, each running a randomly drawn streamer for a
@@ -31,7 +32,9 @@ from typing import Any
 import numpy as np
 
 from . import _select
+from ._policies import ChainPolicy, RoundRobinPolicy, ShuffledPolicy
 from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
+from ._stochastic import StochasticPolicy
 from ._worker import take_shard as _take_shard
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError
@@ -364,7 +367,7 @@ class StochasticMux(BaseMux):
         self.prune_empty_streams: bool = prune_empty_streams
 
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
-        return _select.StochasticPolicy(
+        return StochasticPolicy(
             repr(self),
             self.streamers,
             seed,
@@ -453,7 +456,7 @@ class ShuffledMux(BaseMux):
         self.weights = _check_weights(weights, self.n_streams, type(self).__name__)
 
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
-        return _select.ShuffledPolicy(repr(self), self.streamers, seed, self.weights, resume)
+        return ShuffledPolicy(repr(self), self.streamers, seed, self.weights, resume)
 
 
 class RoundRobinMux(BaseMux):
@@ -493,7 +496,7 @@ class RoundRobinMux(BaseMux):
         )
 
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
-        return _select.RoundRobinPolicy(repr(self), self.streamers, seed, self.mode, resume)
+        return RoundRobinPolicy(repr(self), self.streamers, seed, self.mode, resume)
 
     def _shape(self) -> dict[str, Any]:
         return {"n_streams": self.n_streams, "mode": self.mode}
@@ -552,7 +555,7 @@ class ChainMux(BaseMux):
         streamers = self.streamers
         source: Callable[[], Iterator[Any]]
         source = streamers.__iter__ if isinstance(streamers, list) else streamers
-        return _select.ChainPolicy(repr(self), source, seed, self.mode == "cycle", resume)
+        return ChainPolicy(repr(self), source, seed, self.mode == "cycle", resume)
 
     def _shape(self) -> dict[str, Any]:
         if isinstance(self.streamers, list):
