@@ -60,9 +60,10 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 def make_directory() -> str:
-    """A private directory for chunk files: in RAM (``/dev/shm``) where available."""
+    """A private directory for chunk files: in RAM (``/dev/shm``) where available, named
+    after the consumer's process id."""
     base = "/dev/shm" if sys.platform.startswith("linux") and os.path.isdir("/dev/shm") else None
-    return tempfile.mkdtemp(prefix="pescador-", dir=base)
+    return tempfile.mkdtemp(prefix=f"pescador-{os.getpid()}-", dir=base)
 
 
 def remove_directory(path: str) -> None:

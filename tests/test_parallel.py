@@ -59,15 +59,13 @@ def keys(items):
     return [(item["tag"], item["j"]) for item in items]
 
 
-def our_segments() -> list[str]:
+def our_segments(pid: int | None = None) -> list[str]:
+    """The shared-memory directories of ParallelStreamers consumed by process ``pid`` (this
+    one by default; other test runs on the machine have their own)."""
     if not os.path.isdir(SHM):
         return []
-    # ParallelStreamer's directories (not ZMQStreamer's ipc ones, which its own tests check).
-    return [
-        name
-        for name in os.listdir(SHM)
-        if name.startswith("pescador-") and not name.startswith("pescador-zmq")
-    ]
+    prefix = f"pescador-{os.getpid() if pid is None else pid}-"
+    return [name for name in os.listdir(SHM) if name.startswith(prefix)]
 
 
 @pytest.fixture(autouse=True)
@@ -411,16 +409,16 @@ def test_workers_whose_consumer_is_killed_exit_and_clean_up():
         "stream = pescador.ParallelStreamer(pescador.Streamer(pids), 2, start_method='fork')\n"
         "it = stream.iterate()\n"
         "seen = {int(next(it)['pid']) for _ in range(200)}\n"
-        "print(*seen, flush=True)\n"
+        "mine = [d for d in os.listdir('/dev/shm') if d.startswith(f'pescador-{os.getpid()}-')]\n"
+        "print(len(mine), os.getpid(), *seen, flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
-    before = set(our_segments())
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == -signal.SIGKILL, out.stderr
-    pids = [int(p) for p in out.stdout.split()]
-    assert len(pids) == 2
+    n_dirs, consumer, *pids = (int(p) for p in out.stdout.split())
+    assert n_dirs == 1 and len(pids) == 2
 
     def gone(pid: int) -> bool:
         try:
@@ -431,8 +429,8 @@ def test_workers_whose_consumer_is_killed_exit_and_clean_up():
 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not (
-        all(gone(p) for p in pids) and set(our_segments()) <= before
+        all(gone(p) for p in pids) and not our_segments(consumer)
     ):
         time.sleep(0.02)
     assert all(gone(p) for p in pids)
-    assert set(our_segments()) <= before
+    assert our_segments(consumer) == []
