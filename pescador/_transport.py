@@ -75,13 +75,13 @@ def remove_directory(path: str) -> None:
 
 
 def default_limit(directory: str, n_workers: int) -> int:
-    """Bytes of chunk files per worker: half of the free space, shared, at least 64 MiB."""
+    """Bytes of chunk files per worker: half of the free space, shared among the workers."""
     try:
         stat = os.statvfs(directory)
         free = stat.f_bavail * stat.f_frsize
     except OSError:  # pragma: no cover - statvfs exists wherever /dev/shm does
         free = 1 << 30
-    return max(64 << 20, free // (2 * n_workers))
+    return max(FILE_BYTES, free // (2 * n_workers))
 
 
 def _aligned(n: int) -> int:
@@ -199,8 +199,15 @@ class Inbox:
 
     def fill(self) -> bool:
         """Read what has arrived (blocking if nothing has); False at the end of the pipe."""
-        data = os.read(self.fd, 1 << 20)
-        self.buffer += data
+        # Small reads, unless a large message is under way: ``os.read`` allocates its whole
+        # size, and 1 MiB costs 15 µs where 64 KiB costs 1.
+        buffer, pos = self.buffer, self.pos
+        size = 1 << 16
+        if len(buffer) - pos >= _HEADER:
+            end = pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
+            size = max(size, end - len(buffer))
+        data = os.read(self.fd, size)
+        buffer += data
         return bool(data)
 
 
