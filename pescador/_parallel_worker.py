@@ -8,7 +8,7 @@ until a credit comes back through the control pipe with the chunks the consumer 
 Every ``snapshot_every`` seconds an item carries the stream's state, so the consumer can
 describe exactly what it has delivered.
 
-A watchdog thread answers the consumer's nudges (send held messages now) and ends the worker,
+A thread answers the consumer's nudges (send held messages now); another ends the worker,
 removing the consumer's directory, if the consumer's process dies.
 """
 
@@ -82,25 +82,28 @@ class _Control:
 
 
 def _watch(directory: str, nudges: int, outbox: _transport.Outbox) -> None:
-    """A thread that sends held messages when the consumer asks (it is waiting for them), and
-    ends the worker at once if the consumer's process dies (removing its directory)."""
+    """Two daemon threads: one ends the worker at once if the consumer's process dies
+    (removing its directory), even while the main thread is blocked writing to a full pipe;
+    the other sends held messages when the consumer asks (it is waiting for them)."""
     parent = multiprocessing.parent_process()
-    sentinel = None if parent is None else parent.sentinel
+    if parent is not None and parent.sentinel is not None:
+        sentinel = parent.sentinel
 
-    def watch() -> None:
-        while True:
-            ready = wait([nudges] if sentinel is None else [sentinel, nudges])
-            if sentinel in ready:
-                _transport.remove_directory(directory)
-                os._exit(3)
-            try:
-                if not os.read(nudges, 64):
-                    return  # the consumer closed its end: it is stopping
+        def watch() -> None:
+            wait([sentinel])
+            _transport.remove_directory(directory)
+            os._exit(3)
+
+        threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
+
+    def answer_nudges() -> None:
+        try:
+            while os.read(nudges, 64):
                 outbox.flush()
-            except OSError:
-                return
+        except OSError:
+            pass  # the consumer closed its end: it is stopping
 
-    threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
+    threading.Thread(target=answer_nudges, name="pescador-nudges", daemon=True).start()
 
 
 def worker_main(
