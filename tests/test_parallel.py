@@ -399,13 +399,20 @@ def test_large_items_are_bounded_by_bytes_and_flow(ordered):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_workers_whose_consumer_is_killed_exit_and_clean_up():
+@pytest.mark.parametrize(
+    "pad",
+    [
+        "np.zeros(1 << 12)",  # through shared memory
+        "bytes(1 << 18)",  # pickled: the workers block on full pipes
+    ],
+)
+def test_workers_whose_consumer_is_killed_exit_and_clean_up(pad):
     """SIGKILL the consumer: its workers exit and its shared-memory directory goes."""
     code = (
         "import os, numpy as np, pescador\n"
         "def pids():\n"
         "    while True:\n"
-        "        yield {'pid': np.array(os.getpid()), 'pad': np.zeros(1 << 12)}\n"
+        f"        yield {{'pid': np.array(os.getpid()), 'pad': {pad}}}\n"
         "stream = pescador.ParallelStreamer(pescador.Streamer(pids), 2, start_method='fork')\n"
         "it = stream.iterate()\n"
         "seen = {int(next(it)['pid']) for _ in range(200)}\n"
