@@ -7,10 +7,12 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -441,3 +443,18 @@ def test_workers_whose_consumer_is_killed_exit_and_clean_up(pad):
         time.sleep(0.02)
     assert all(gone(p) for p in pids)
     assert our_segments(consumer) == []
+
+
+def test_the_guide_runs():
+    """docs/parallel.md: its code blocks, run in order as one script, hold what they assert."""
+    guide = Path(__file__).resolve().parent.parent / "docs" / "parallel.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 3
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join(blocks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
