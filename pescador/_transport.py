@@ -118,7 +118,7 @@ class Outbox:
     machine, as much as producing a small item; so messages are held until ``batch`` of them
     are waiting, or the first has waited ``max_delay`` seconds, or items come slower than
     that (then each goes at once), or :meth:`flush` is called (by the worker when it must
-    wait for credit, and by its watchdog thread when the consumer asks: a generator that
+    wait for credit, and by another of its threads when the consumer asks: a generator that
     stalls never holds back an item it has produced).
     """
 
