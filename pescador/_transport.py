@@ -1,7 +1,8 @@
 """Shared-memory transport of items from a worker process to the consumer (private).
 
-Array payloads are never pickled and never pass through a pipe. A worker copies an item's
-arrays (one ``memcpy`` each) into a *chunk* of a memory-mapped file in a directory on
+Array payloads are never pickled and never pass through a pipe. A worker copies the arrays of
+an item (a dict, a tuple, or an array itself; other items are pickled whole) once each into a
+*chunk* of a memory-mapped file in a directory on
 ``/dev/shm`` (RAM) that the consumer owns, and sends a small message: which chunk, the values
 that are not arrays, and the item's *layout* (keys, dtypes, shapes, offsets), which is sent
 once and named by a number afterwards. The consumer maps each file once and builds the arrays
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,8 @@ FILE_BYTES = 1 << 20
 #: Layouts a worker remembers (items whose shapes keep changing send theirs every time), and
 #: cached write views.
 MAX_LAYOUTS = 256
+#: The items whose arrays travel through shared memory (others are pickled whole).
+_CONTAINERS = {dict: "dict", tuple: "tuple", np.ndarray: "array"}
 MAX_VIEWS = 4096
 
 _HEADER = 4
@@ -263,12 +266,22 @@ class ChunkWriter:
         free.extend((fid, offset) for offset in range(file_bytes - chunk, 0, -chunk))
         return fid, 0
 
-    def _layout(self, item: dict[Any, Any]) -> tuple[Any, ...] | None:
-        """``(layout id, definition if new, entries, size, arrays, other values)``."""
-        signature: list[tuple[Any, ...]] = []
+    def _layout(self, item: Any) -> tuple[Any, ...] | None:
+        """``(layout id, definition if new, entries, size, arrays, other values)``, or None
+        for an item that is not a dict, tuple or array, or holds no array to share."""
+        kind = type(item)
+        if kind is dict:
+            pairs: Iterable[tuple[Any, Any]] = item.items()
+        elif kind is tuple:
+            pairs = enumerate(item)
+        elif kind is np.ndarray:
+            pairs = ((None, item),)
+        else:
+            return None
+        signature: list[tuple[Any, ...]] = [(kind,)]
         arrays = []
         rest = []
-        for key, value in item.items():
+        for key, value in pairs:
             if type(value) is np.ndarray and value.nbytes and not value.dtype.hasobject:
                 signature.append((key, type(key), value.dtype, value.shape))
                 arrays.append(value)
@@ -282,11 +295,12 @@ class ChunkWriter:
         if lid is not None:
             entries, size = self.specs[lid]
             return lid, None, entries, size, arrays, rest
-        entries = []
+        # The definition: the container, then per value (key,) or (key, dtype, shape, offset).
+        entries = [_CONTAINERS[kind]]
         size = 0
-        for entry in sig:
+        for entry in sig[1:]:
             if len(entry) == 2:
-                entries.append(entry[0])
+                entries.append((entry[0],))
             else:
                 key, _, dtype, shape = entry
                 entries.append((key, dtype, shape, size))
@@ -300,7 +314,7 @@ class ChunkWriter:
 
     def pack(self, item: Any, make_room: Callable[[], None]) -> Any:
         """The message body for ``item``: its arrays copied into a chunk where they fit."""
-        layout = self._layout(item) if type(item) is dict else None
+        layout = self._layout(item)
         if layout is None:
             return ("p", item)
         lid, definition, entries, size, arrays, rest = layout
@@ -315,7 +329,7 @@ class ChunkWriter:
         if targets is None:
             mapping = self.maps[fid]
             targets = [
-                np.ndarray(e[2], e[1], mapping, offset + e[3]) for e in entries if type(e) is tuple
+                np.ndarray(e[2], e[1], mapping, offset + e[3]) for e in entries[1:] if len(e) == 4
             ]
             if lid >= 0 and len(self.views) < MAX_VIEWS:
                 self.views[key] = targets
@@ -346,7 +360,7 @@ class ChunkReader:
         self.directory = directory
         self.worker = worker
         self.maps: dict[int, mmap.mmap] = {}
-        self.layouts: list[Any] = []
+        self.layouts: list[tuple[list[Any], list[Any]]] = []  # (entries, keys) per layout
         # Chunks whose arrays died: appended by weak-reference callbacks (any thread, any
         # time), drained by the consumer and sent back with a credit.
         self.released: collections.deque[tuple[int, int]] = collections.deque()
@@ -373,25 +387,27 @@ class ChunkReader:
             return body[1]
         _, lid, definition, fid, offset, size, rest = body
         if definition is None:
-            entries = self.layouts[lid]
+            entries, keys = self.layouts[lid]
         else:
-            entries = definition
+            entries, keys = definition, [entry[0] for entry in definition[1:]]
             if lid >= 0:
-                self.layouts.append(definition)
+                self.layouts.append((entries, keys))
         mapping = self.maps.get(fid) or self._mapping(fid)
         base = np.frombuffer(mapping, np.uint8, size, offset)
         ref = _ChunkRef(base, self._on_release)
         ref.chunk = (fid, offset)
         self.refs[id(ref)] = ref
-        out = {}
         values = iter(rest)
-        for entry in entries:
-            if type(entry) is tuple:
-                key, dtype, shape, at = entry
-                out[key] = np.ndarray(shape, dtype, base, at)
-            else:
-                out[entry] = next(values)
-        return out
+        out = [
+            np.ndarray(entry[2], entry[1], base, entry[3]) if len(entry) == 4 else next(values)
+            for entry in entries[1:]
+        ]
+        container = entries[0]
+        if container == "dict":
+            return dict(zip(keys, out, strict=True))
+        if container == "tuple":
+            return tuple(out)
+        return out[0]
 
     def drain(self) -> list[tuple[int, int]]:
         released = self.released

@@ -458,3 +458,13 @@ def test_the_guide_runs():
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_tuples_of_arrays_arrive_through_shared_memory():
+    """``(X, y)`` items (``pescador.tuples``) keep their arrays in shared memory too."""
+    pairs = Streamer(pescador.tuples, Streamer(labelled, "a", 5), "X", "j")
+    got = list(ParallelStreamer(pairs, 1).iterate())
+    assert [j for _, j in got] == list(range(5))
+    for j, (x, _) in enumerate(got):
+        np.testing.assert_array_equal(x, np.full((2, 3), j, np.float32))
+        assert not x.flags.owndata

@@ -23,7 +23,13 @@ DTYPES = st.one_of(
 ARRAYS = hnp.arrays(DTYPES, hnp.array_shapes(min_dims=0, max_dims=3, max_side=5))
 VALUES = st.one_of(ARRAYS, st.integers(), st.text(max_size=5), st.none())
 KEYS = st.one_of(st.text(max_size=4), st.integers(-3, 3), st.booleans())
-ITEMS = st.one_of(st.dictionaries(KEYS, VALUES, max_size=4), ARRAYS, st.integers())
+ITEMS = st.one_of(
+    st.dictionaries(st.one_of(KEYS, st.tuples(KEYS, KEYS)), VALUES, max_size=4),
+    st.lists(VALUES, max_size=4).map(tuple),
+    ARRAYS,
+    st.integers(),
+    st.lists(ARRAYS, max_size=2),
+)
 
 
 @pytest.fixture()
@@ -62,6 +68,8 @@ def same(a, b) -> bool:
                 return False
             a = a.astype(b.dtype)
         return a.tobytes() == np.ascontiguousarray(b).tobytes()
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
         return (
             isinstance(b, dict)
@@ -113,3 +121,15 @@ def test_items_beyond_the_limit_are_pickled(pipe):
     got = send({"x": np.arange(5)})
     np.testing.assert_array_equal(got["x"], np.arange(5))
     assert not writer.maps
+
+
+def test_tuples_and_bare_arrays_travel_in_shared_memory(pipe):
+    send, writer, _ = pipe
+    x, y = np.arange(12.0).reshape(3, 4), np.arange(3)
+    pair = send((x, "label", y))
+    bare = send(x)
+    assert type(pair) is tuple and pair[1] == "label"
+    for got, want in ((pair[0], x), (pair[2], y), (bare, x)):
+        np.testing.assert_array_equal(got, want)
+        assert not got.flags.owndata  # a view of the chunk, not an unpickled copy
+    assert len(writer.maps) == 1
