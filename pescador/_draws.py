@@ -243,7 +243,7 @@ class EqualSlots(Mapped):
 
 
 #: Thinning is used while it takes at most this many trials per draw on average.
-MAX_TRIALS = 3.0
+MAX_TRIALS = 4.0
 
 
 class WeightedSlots(Uniforms):

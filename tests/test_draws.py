@@ -150,9 +150,9 @@ def weighted_counts(slots, n_draws):
         ([1.0, 2.0, 3.0, 4.0], 4, True),  # even enough: thinning
         ([0.5, 0.7, 0.9, 0.6, 0.8], 5, True),
         ([1.0, 1.5, 1.0, 1.2], 6, True),  # two slots not live: never accepted
-        ([100.0, 1.0, 2.0, 3.0], 4, False),  # 4 * 100 / 106 > 3 trials per draw: bisection
+        ([100.0, 1.0, 2.0, 3.0], 5, False),  # 5 * 100 / 106 > 4 trials per draw: bisection
         ([1.0, 2.0, 3.0, 4.0], 16, False),  # too many slots not live
-        ([1e-3, 5.0, 1e-3, 1e-3], 4, False),
+        ([1e-3, 5.0, 1e-3, 1e-3], 5, False),
     ],
 )
 def test_weighted_draws_follow_weights(weights, capacity, thinning):
