@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .exceptions import PescadorError
+
 
 @dataclass(frozen=True)
 class WorkerInfo:
@@ -52,3 +54,18 @@ def take_shard() -> WorkerInfo | None:
         _SHARD_PENDING = False
         return _WORKER
     return None
+
+
+def check_start_method(start_method: str | None) -> None:
+    """Raise :class:`~pescador.exceptions.PescadorError` unless ``start_method`` is None or a
+    multiprocessing start method this platform has."""
+    if start_method is None:
+        return
+    import multiprocessing
+
+    available = multiprocessing.get_all_start_methods()
+    if start_method not in available:
+        raise PescadorError(
+            f"start_method={start_method!r} is not available here; expected one of "
+            f"{', '.join(available)}"
+        )

@@ -46,7 +46,7 @@ from typing import Any
 from . import _transport
 from ._parallel_worker import worker_main
 from ._rng import InheritedSeed, Seed, Uniforms, resolve_seed
-from ._worker import WorkerInfo, worker_info
+from ._worker import WorkerInfo, check_start_method, worker_info
 from .core import Streamer, StreamIterator
 from .exceptions import PescadorError, WorkerError
 
@@ -463,14 +463,7 @@ class ParallelStreamer(Streamer):
             isinstance(shm_limit, bool) or not isinstance(shm_limit, int) or shm_limit < 0
         ):
             raise PescadorError(f"shm_limit={shm_limit!r} must be None or a byte count >= 0")
-        if (
-            start_method is not None
-            and start_method not in multiprocessing.get_all_start_methods()
-        ):
-            raise PescadorError(
-                f"start_method={start_method!r} is not available here; expected one of "
-                f"{', '.join(multiprocessing.get_all_start_methods())}"
-            )
+        check_start_method(start_method)
         from ._rng import check_random_state
 
         self.stream = stream

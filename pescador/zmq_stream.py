@@ -50,7 +50,6 @@ from __future__ import annotations
 import copy as copy_module
 import inspect
 import json
-import multiprocessing
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -66,6 +65,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from ._iterator import StreamIterator
 from ._rng import InheritedSeed, resolve_seed
+from ._worker import check_start_method
 from ._zmq_link import _Link
 from ._zmq_wire import _END, _ERROR, _ITEM_BYTE, _decode, _remote_error
 from ._zmq_wire import SHM_MIN_BYTES as SHM_MIN_BYTES
@@ -324,14 +324,7 @@ class ZMQStreamer(Streamer):
             raise PescadorError(f"timeout={timeout!r}: expected None or a number >= 0")
         if prefetch is not None:
             _check_int("prefetch", prefetch, 1)
-        if (
-            start_method is not None
-            and start_method not in multiprocessing.get_all_start_methods()
-        ):
-            raise PescadorError(
-                f"start_method={start_method!r} is not available here; expected one of "
-                f"{', '.join(multiprocessing.get_all_start_methods())}"
-            )
+        check_start_method(start_method)
         if snapshot_every is not None and not (
             isinstance(snapshot_every, (int, float)) and snapshot_every >= 0
         ):

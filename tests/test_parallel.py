@@ -468,3 +468,8 @@ def test_tuples_of_arrays_arrive_through_shared_memory():
     for j, (x, _) in enumerate(got):
         np.testing.assert_array_equal(x, np.full((2, 3), j, np.float32))
         assert not x.flags.owndata
+
+
+def test_an_unknown_start_method_raises():
+    with pytest.raises(pescador.PescadorError, match="start_method='teleport' is not available"):
+        ParallelStreamer(Streamer([1]), 1, start_method="teleport")

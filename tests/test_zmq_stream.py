@@ -808,3 +808,8 @@ def test_zz_no_child_process_remains():
     gc.collect()
     assert multiprocessing.active_children() == []
     assert our_dirs() == []
+
+
+def test_an_unknown_start_method_raises():
+    with pytest.raises(PescadorError, match="start_method='teleport' is not available"):
+        ZMQStreamer(Streamer(counting, 3), start_method="teleport")
