@@ -5,6 +5,7 @@ Generator functions are module-level so that the ``spawn`` tests can pickle them
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import multiprocessing
@@ -349,21 +350,19 @@ def test_module_functions_round_trip():
         ctx.term()
 
 
-def test_module_worker_for_hand_built_consumers():
+@contextlib.contextmanager
+def hand_built_consumer(streamer):
+    """A PAIR socket bound by hand and ``zmq_worker`` serving ``streamer`` to it; yields the
+    socket and, on leaving, stops the worker and checks that it exited cleanly."""
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PAIR)
     sock.setsockopt(zmq.RCVTIMEO, 20_000)
     port = sock.bind_to_random_port("tcp://127.0.0.1")
     done = multiprocessing.Event()
-    worker = multiprocessing.Process(
-        target=zmq_stream.zmq_worker, args=(port, Streamer(counting, 4), done)
-    )
+    worker = multiprocessing.Process(target=zmq_stream.zmq_worker, args=(port, streamer, done))
     worker.start()
     try:
-        got = []
-        while (item := zmq_stream.zmq_recv_data(sock)) is not None:
-            got.append(item)
-        assert xs(got) == [0, 1, 2, 3]
+        yield sock
     finally:
         done.set()
         worker.join(10)
@@ -372,25 +371,19 @@ def test_module_worker_for_hand_built_consumers():
     assert worker.exitcode == 0
 
 
+def test_module_worker_for_hand_built_consumers():
+    with hand_built_consumer(Streamer(counting, 4)) as sock:
+        got = []
+        while (item := zmq_stream.zmq_recv_data(sock)) is not None:
+            got.append(item)
+        assert xs(got) == [0, 1, 2, 3]
+
+
 def test_module_worker_reports_errors():
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.PAIR)
-    sock.setsockopt(zmq.RCVTIMEO, 20_000)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    done = multiprocessing.Event()
-    worker = multiprocessing.Process(
-        target=zmq_stream.zmq_worker, args=(port, Streamer(failing, 1), done)
-    )
-    worker.start()
-    try:
+    with hand_built_consumer(Streamer(failing, 1)) as sock:
         assert xs([zmq_stream.zmq_recv_data(sock)]) == [0]
         with pytest.raises(WorkerError, match="boom"):
             zmq_stream.zmq_recv_data(sock)
-    finally:
-        done.set()
-        worker.join(10)
-        sock.close(linger=0)
-        ctx.term()
 
 
 # ---------------------------------------------------------------------------- failures
