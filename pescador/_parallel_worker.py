@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import multiprocessing
 import os
 import signal
 import threading
 import time
 import traceback
 from collections.abc import Mapping
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from . import _transport
@@ -81,29 +80,17 @@ class _Control:
         return self.credit <= 0 or (self.inflight >= budget and len(self.sizes) > 1)
 
 
-def _watch(directory: str, nudges: int, outbox: _transport.Outbox) -> None:
-    """Two daemon threads: one ends the worker at once if the consumer's process dies
-    (removing its directory), even while the main thread is blocked writing to a full pipe;
-    the other sends held messages when the consumer asks (it is waiting for them)."""
-    parent = multiprocessing.parent_process()
-    if parent is not None and parent.sentinel is not None:
-        sentinel = parent.sentinel
+def _answer_nudges(nudges: int, outbox: _transport.Outbox) -> None:
+    """A daemon thread that sends held messages when the consumer asks (it is waiting)."""
 
-        def watch() -> None:
-            wait([sentinel])
-            _transport.remove_directory(directory)
-            os._exit(3)
-
-        threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
-
-    def answer_nudges() -> None:
+    def answer() -> None:
         try:
             while os.read(nudges, 64):
                 outbox.flush()
         except OSError:
             pass  # the consumer closed its end: it is stopping
 
-    threading.Thread(target=answer_nudges, name="pescador-nudges", daemon=True).start()
+    threading.Thread(target=answer, name="pescador-nudges", daemon=True).start()
 
 
 def worker_main(
@@ -121,7 +108,9 @@ def worker_main(
     prefetch = options["prefetch"]
     half = max(1, prefetch // 2)
     outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
-    _watch(directory, nudges.fileno(), outbox)
+    # Its own thread: it must act even while the main thread is blocked on a full pipe.
+    _transport.exit_with_consumer(directory)
+    _answer_nudges(nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
     writer = _transport.ChunkWriter(directory, index, options["limit"])
     snapshot_every = options["snapshot_every"]

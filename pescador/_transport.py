@@ -31,6 +31,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import mmap
+import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 import select
@@ -75,6 +77,23 @@ def remove_directory(path: str) -> None:
         if not os.path.exists(path):
             return
         shutil.rmtree(path, ignore_errors=True)
+
+
+def exit_with_consumer(directory: str | None) -> None:
+    """In a worker process: a daemon thread that ends the process at once if its parent, the
+    consumer, dies, after removing the consumer's directory (nobody else would)."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+    sentinel = parent.sentinel
+
+    def watch() -> None:
+        multiprocessing.connection.wait([sentinel])
+        if directory is not None:
+            remove_directory(directory)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
 
 
 def default_limit(directory: str, n_workers: int) -> int:

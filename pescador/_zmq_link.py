@@ -16,7 +16,6 @@ import contextlib
 import hmac
 import multiprocessing
 import os
-import shutil
 import signal
 import tempfile
 from array import array
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
+from . import _transport
 from ._rng import Seed
 from ._zmq_slots import _SHM_DIR, _shm_available, _SlotReader
 from ._zmq_wire import _CREDIT, _HELLO, _STOP
@@ -185,7 +185,7 @@ class _Link:
             if self.reader is not None:
                 self.reader.close()
             if self.directory is not None:
-                shutil.rmtree(self.directory, ignore_errors=True)
+                _transport.remove_directory(self.directory)
             self.sock = self.context = self.reader = None
 
     def _stop_worker(self) -> None:

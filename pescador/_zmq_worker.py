@@ -9,7 +9,7 @@ for the stop message, and with the window open it checks for one every few milli
 most every ``snapshot_every`` seconds of its time, an item carries the wrapped stream's state.
 An exception is sent as an error report. Ctrl-C is ignored (it is the consumer's to handle),
 and a worker whose consumer process dies exits at once, removing the private directory
-(:func:`_watch_parent`).
+(:func:`pescador._transport.exit_with_consumer`).
 
 :func:`zmq_worker` is pescador 3.0's worker for hand-built consumers (public as
 ``pescador.zmq_stream.zmq_worker``): no flow control, no shared memory.
@@ -20,12 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import multiprocessing
-import multiprocessing.connection
-import os
-import shutil
 import signal
-import threading
 import time
 from array import array
 from collections.abc import Mapping
@@ -34,7 +29,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from . import _state
+from . import _state, _transport
 from ._iterator import load_state_of, state_of
 from ._rng import Seed
 from ._zmq_slots import _SlotWriter
@@ -48,25 +43,6 @@ _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _AUTO_BYTES = 64, 4, float(16 << 20)
 
 class _Stopped(Exception):
     """The consumer asked the worker to stop."""
-
-
-def _watch_parent(directory: str | None) -> None:
-    """Exit at once if the consumer's process dies (and remove its directory)."""
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-    sentinel = parent.sentinel
-
-    def watch() -> None:
-        multiprocessing.connection.wait([sentinel])
-        # The main thread may create a slot file while the tree is removed: try again.
-        for _ in range(100):
-            if directory is None or not os.path.exists(directory):
-                break
-            shutil.rmtree(directory, ignore_errors=True)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="pescador-zmq-watchdog", daemon=True).start()
 
 
 def _open_inner(
@@ -193,7 +169,7 @@ def _worker_main(
     """The worker process: connect, send the stream's items, report an error, stop on request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the consumer's to handle
     directory = options["directory"]
-    _watch_parent(directory)
+    _transport.exit_with_consumer(directory)
     # Each pass draws other numbers from numpy's global RNG (forked workers would replay it).
     np.random.seed(int(seed.generator(0x7A4D).integers(2**32)))
     context = zmq.Context()
