@@ -189,15 +189,19 @@ class Inbox:
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
 
-    def pop(self) -> Any:
-        """The next complete message, or ``None``."""
+    def _end(self) -> int:
+        """Where the next message ends in the buffer (0 if its header has not arrived)."""
         buffer, pos = self.buffer, self.pos
         if len(buffer) - pos < _HEADER:
+            return 0
+        return pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
+
+    def pop(self) -> Any:
+        """The next complete message, or ``None``."""
+        buffer, end = self.buffer, self._end()
+        if not end or len(buffer) < end:
             return None
-        end = pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
-        if len(buffer) < end:
-            return None
-        message = _loads(buffer[pos + _HEADER : end])
+        message = _loads(buffer[self.pos + _HEADER : end])
         if end == len(buffer):
             buffer.clear()
             self.pos = 0
@@ -210,10 +214,8 @@ class Inbox:
 
     def complete(self) -> bool:
         """Whether a whole message is buffered."""
-        buffer, pos = self.buffer, self.pos
-        if len(buffer) - pos < _HEADER:
-            return False
-        return len(buffer) >= pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
+        end = self._end()
+        return bool(end) and len(self.buffer) >= end
 
     def ready(self, timeout_ms: float) -> bool:
         """Whether bytes (or the end of the pipe) can be read within ``timeout_ms``."""
@@ -223,12 +225,8 @@ class Inbox:
         """Read what has arrived (blocking if nothing has); False at the end of the pipe."""
         # Small reads, unless a large message is under way: ``os.read`` allocates its whole
         # size, and 1 MiB costs 15 µs where 64 KiB costs 1.
-        buffer, pos = self.buffer, self.pos
-        size = 1 << 16
-        if len(buffer) - pos >= _HEADER:
-            end = pos + _HEADER + int.from_bytes(buffer[pos : pos + _HEADER], "little")
-            size = max(size, end - len(buffer))
-        data = os.read(self.fd, size)
+        buffer = self.buffer
+        data = os.read(self.fd, max(1 << 16, self._end() - len(buffer)))
         buffer += data
         return bool(data)
 
