@@ -106,7 +106,7 @@ def worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
     data, control, nudges = pipes
     prefetch = options["prefetch"]
-    half = max(1, prefetch // 2)
+    half = options["half"]  # the consumer credits this many items at once
     outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
     # Its own thread: it must act even while the main thread is blocked on a full pipe.
     _transport.exit_with_consumer(directory)

@@ -172,8 +172,10 @@ class _ParallelIterator(StreamIterator[Any]):
         owner = self._owner
         k = owner.n_workers
         assert self._directory is not None
+        half = max(1, owner.prefetch // 2)  # items the consumer credits at once
         options = {
             "prefetch": owner.prefetch,
+            "half": half,
             "snapshot_every": owner.snapshot_every,
             "max_delay": _MAX_DELAY,
             "prefetch_bytes": _PREFETCH_BYTES,
@@ -216,7 +218,7 @@ class _ParallelIterator(StreamIterator[Any]):
             w.data, w.control, w.nudges = data_recv, control_send, nudge_send
             w.inbox = _transport.Inbox(data_recv.fileno())
             w.reader = _transport.ChunkReader(self._directory, w.index)
-            w.half = max(1, owner.prefetch // 2)
+            w.half = half
 
     def _run(self) -> Iterator[Any]:
         try:
@@ -230,17 +232,34 @@ class _ParallelIterator(StreamIterator[Any]):
         assert inbox is not None
         message = inbox.pop()
         while message is None:
-            if w.delivered_since_credit:
-                self._credit(w)  # it may be waiting for these (its bytes in flight bound it)
-            if not inbox.ready(_NUDGE_AFTER_MS):
-                self._nudge(w)  # held messages: send them now
-                while not inbox.ready(100):
-                    if not w.process.is_alive() and not inbox.ready(0):
-                        raise self._died(w)
+            self._wait(inbox.poller, {inbox.fd: w})
             if not inbox.fill():
                 raise self._died(w)
             message = inbox.pop()
         return message
+
+    def _wait(self, poller: Any, by_fd: dict[int, _Worker]) -> list[int]:
+        """The descriptors, among ``by_fd``'s, with bytes to read, waiting as long as it takes:
+        first crediting the workers (one may be waiting for credit: its bytes in flight bound
+        it), after 5 ms nudging them (one may hold messages), and checking every 100 ms that
+        they are alive."""
+        ready = poller.poll(0)
+        if not ready:
+            for w in by_fd.values():
+                if w.delivered_since_credit:
+                    self._credit(w)
+            ready = poller.poll(_NUDGE_AFTER_MS)
+        if not ready:
+            for w in by_fd.values():
+                self._nudge(w)
+        while not ready:
+            ready = poller.poll(100)
+            if not ready:
+                for w in by_fd.values():
+                    assert w.inbox is not None
+                    if not w.process.is_alive() and not w.inbox.ready(0):
+                        raise self._died(w)
+        return [fd for fd, _ in ready]
 
     @staticmethod
     def _nudge(w: _Worker) -> None:
@@ -315,21 +334,7 @@ class _ParallelIterator(StreamIterator[Any]):
                 poller.register(w.inbox.fd, select.POLLIN)
                 by_fd[w.inbox.fd] = w
         while by_fd:
-            ready = poller.poll(0)
-            if not ready:
-                for w in by_fd.values():
-                    if w.delivered_since_credit:
-                        self._credit(w)  # it may be waiting for these
-                ready = poller.poll(_NUDGE_AFTER_MS)
-            if not ready:
-                for w in by_fd.values():
-                    self._nudge(w)  # held messages: send them now
-                ready = poller.poll(100)
-            if not ready:
-                for w in by_fd.values():
-                    if not w.process.is_alive():
-                        raise self._died(w)
-            for fd, _ in ready:
+            for fd in self._wait(poller, by_fd):
                 w = by_fd[fd]
                 inbox = w.inbox
                 assert inbox is not None
