@@ -31,17 +31,10 @@ import numpy as np
 from ._draws import EqualSlots, WeightedSlots
 from ._rng import Seed
 from .core import Streamer, StreamIterator, load_state_of
+from .exceptions import add_note
 
 #: Budget of an activation without a rate limit (never reached).
 UNLIMITED = sys.maxsize
-
-
-def add_note(exc: BaseException, note: str) -> None:
-    """``exc.add_note(note)``, also on Python 3.10."""
-    if hasattr(exc, "add_note"):
-        exc.add_note(note)
-    else:  # pragma: no cover - Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 #: The source of a slot without an activation: ``next`` on it raises StopIteration.

@@ -29,7 +29,7 @@ from ._rng import Seed
 from ._zmq_slots import _SHM_DIR, _shm_available, _SlotReader
 from ._zmq_wire import _CREDIT, _HELLO, _STOP
 from ._zmq_worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
-from .exceptions import PescadorError, WorkerError
+from .exceptions import PescadorError, WorkerError, add_note
 
 if TYPE_CHECKING:
     from .zmq_stream import ZMQStreamer
@@ -109,7 +109,7 @@ class _Link:
                     f"(daemonic processes cannot have children): {exc}"
                 ) from exc
             except Exception as exc:
-                _add_note(
+                add_note(
                     exc,
                     f"starting the ZMQStreamer worker (start method "
                     f"{context.get_start_method()!r}): under 'spawn' and 'forkserver' the "
@@ -219,9 +219,3 @@ def _death_message(exitcode: int) -> str:
     else:
         how = f"exited with code {exitcode}"
     return f"the ZMQStreamer worker process died without a word ({how})"
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    add_note = getattr(exc, "add_note", None)
-    if add_note is not None:  # Python >= 3.11
-        add_note(note)

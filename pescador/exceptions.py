@@ -120,3 +120,11 @@ class WorkerError(PescadorError):
     def __reduce__(self) -> tuple[type[WorkerError], tuple[str, str | None], dict[str, Any]]:
         # The default reduction rebuilds from ``args`` alone and would drop the traceback.
         return (type(self), (self.message, self.remote_traceback), self.__dict__)
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, also on Python 3.10 (private helper; not in ``__all__``)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]

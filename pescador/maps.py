@@ -30,7 +30,7 @@ import numpy as np
 from ._cache import cache
 from ._map_iterator import _check_stream, _MapIterator, _positive_int
 from .core import StreamIterator, iterator_factory
-from .exceptions import DataError, PescadorError
+from .exceptions import DataError, PescadorError, add_note
 
 __all__ = ["buffer_stream", "cache", "keras_tuples", "tuples"]
 
@@ -51,12 +51,6 @@ def _describe(item: Any, width: int = 60) -> str:
     if len(text) > width:
         text = text[: width - 3] + "..."
     return f"{type(item).__name__} {text}"
-
-
-def _add_note(exc: BaseException, note: str) -> None:
-    add_note = getattr(exc, "add_note", None)  # Python >= 3.11
-    if add_note is not None:
-        add_note(note)
 
 
 # -------------------------------------------------------------------------------- stacking
@@ -152,7 +146,7 @@ class _BufferIterator(_MapIterator):
         except (TypeError, AttributeError) as exc:
             raise _malformed_batch(batch) from exc
         except KeyError as exc:
-            _add_note(exc, "buffer_stream: every item needs the keys of the batch's first item")
+            add_note(exc, "buffer_stream: every item needs the keys of the batch's first item")
             raise
 
     def _run(self, source: Iterator[Any]) -> Iterator[dict[Any, np.ndarray]]:

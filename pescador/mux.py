@@ -37,7 +37,7 @@ from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, reso
 from ._stochastic import StochasticPolicy
 from ._worker import take_shard as _take_shard
 from .core import Streamer, StreamIterator
-from .exceptions import PescadorError
+from .exceptions import PescadorError, add_note
 
 __all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux"]
 
@@ -59,7 +59,7 @@ def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
                 try:
                     yield from policy.iters[k]  # type: ignore[misc]
                 except Exception as exc:
-                    _select.add_note(exc, policy.describe(policy.idx[k]))
+                    add_note(exc, policy.describe(policy.idx[k]))
                     raise
                 policy.ended(k)
                 continue
@@ -70,7 +70,7 @@ def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
                 if item is _select.NOTHING:
                     continue
             except Exception as exc:
-                _select.add_note(exc, policy.describe(policy.idx[k]))
+                add_note(exc, policy.describe(policy.idx[k]))
                 raise
             n = left[k] - 1
             if n:
