@@ -46,7 +46,8 @@ from typing import Any
 
 import numpy as np
 
-#: Alignment of arrays inside a chunk (a cache line; enough for every dtype).
+#: Alignment of arrays in shared memory, here and in ZMQStreamer's slots (a cache line;
+#: enough for every dtype).
 ALIGN = 64
 #: Smallest chunk, and smallest file.
 MIN_CHUNK = 256
@@ -106,7 +107,8 @@ def default_limit(directory: str, n_workers: int) -> int:
     return max(FILE_BYTES, free // (2 * n_workers))
 
 
-def _aligned(n: int) -> int:
+def aligned(n: int) -> int:
+    """``n`` rounded up to a multiple of :data:`ALIGN`."""
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
@@ -321,7 +323,7 @@ class ChunkWriter:
             else:
                 key, _, dtype, shape = entry
                 entries.append((key, dtype, shape, size))
-                size += _aligned(dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
+                size += aligned(dtype.itemsize * int(np.prod(shape, dtype=np.int64)))
         if len(self.specs) >= MAX_LAYOUTS:
             return -1, entries, entries, size, arrays, rest  # shapes vary: not remembered
         lid = len(self.specs)

@@ -34,6 +34,7 @@ import numpy as np
 import zmq
 from numpy.lib import format as npy_format
 
+from ._transport import aligned
 from .exceptions import DataError, PescadorError, WorkerError
 
 if TYPE_CHECKING:
@@ -46,8 +47,6 @@ _ITEM_BYTE = _ITEM[0]
 
 #: Items whose arrays total at least this many bytes travel through shared memory.
 SHM_MIN_BYTES = 32 << 10
-#: Alignment of arrays inside a shared-memory slot (a cache line; enough for every dtype).
-_ALIGN = 64
 
 
 class WorkerDataError(WorkerError, DataError):
@@ -134,10 +133,6 @@ def _raw(array_: np.ndarray, order: str) -> Any:
     return (array_.T if order == "F" else array_).reshape(-1).view(np.uint8)
 
 
-def _aligned(n: int) -> int:
-    return (n + _ALIGN - 1) // _ALIGN * _ALIGN
-
-
 #: Flags (second byte of a data message's header frame): what follows the flags.
 _HAS_SLOT, _HAS_EVICT, _HAS_STATE = 1, 2, 4
 _FLAG_BYTES = [bytes([flags]) for flags in range(8)]
@@ -174,7 +169,7 @@ class _Encoder:
             for key, value, order in arrays:
                 if shm and value.nbytes:
                     where = offset
-                    offset += _aligned(value.nbytes)
+                    offset += aligned(value.nbytes)
                 else:
                     where = -1
                 offsets.append(where)
@@ -193,7 +188,7 @@ class _Encoder:
         sid = None
         total = 0
         for _, value, _ in arrays:
-            total += _aligned(value.nbytes)
+            total += aligned(value.nbytes)
         self.nbytes = total
         if slots is not None and total >= SHM_MIN_BYTES:
             sid = slots.acquire(total)
@@ -239,7 +234,7 @@ class _Layout:
                 raise PescadorError(f"malformed ZMQStreamer header entry for key {key!r}")
             count = int(np.prod(shape))
             entries.append((key, dtype, shape, order, count, int(where)))
-            self.nbytes += _aligned(count * dtype.itemsize)
+            self.nbytes += aligned(count * dtype.itemsize)
         self.entries = entries
 
 
