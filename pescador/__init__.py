@@ -5,7 +5,7 @@ stateful iterator. See the README for a tour.
 """
 
 from . import core, exceptions, io, maps, mux, parallel, testing, util, version
-from ._worker import WorkerInfo, worker_info
+from ._sharding import WorkerInfo, worker_info
 from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
 from .maps import buffer_stream, cache, keras_tuples, tuples

@@ -20,7 +20,7 @@ from types import GeneratorType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import _state
-from ._rng import InheritedSeed
+from ._seeds import InheritedSeed
 from .exceptions import PescadorError
 
 if TYPE_CHECKING:

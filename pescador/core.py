@@ -30,7 +30,7 @@ from ._iterator import (
     load_state_of,
     state_of,
 )
-from ._rng import InheritedSeed, Seed, resolve_seed
+from ._seeds import InheritedSeed, Seed, resolve_seed
 from .exceptions import PescadorError
 
 __all__ = [

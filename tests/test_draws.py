@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pescador._draws import (
+from pescador.mux._draws import (
     BLOCK,
     EqualSlots,
     Mapped,

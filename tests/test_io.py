@@ -24,7 +24,7 @@ import pescador
 import pescador.io as pio
 import pescador.io._windows as window_reads
 from pescador import DataError, PescadorError, StateError, Streamer
-from pescador._rng import Seed
+from pescador._seeds import Seed
 from pescador.io import (
     DataFileError,
     ShortFileWarning,

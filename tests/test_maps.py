@@ -726,7 +726,7 @@ def test_cache_unseeded_follows_numpy_global_seed():
 
 
 def test_cache_inherits_a_parent_seed_when_unseeded():
-    from pescador._rng import Seed
+    from pescador._seeds import Seed
 
     runs = []
     for _ in range(2):
@@ -764,7 +764,7 @@ def test_cache_state_lives_on_the_iterator():
     # start of the current block of draws and the position in it.
     from operator import length_hint
 
-    from pescador._rng import BLOCK
+    from pescador.mux._draws import BLOCK
 
     n, prob = 6, 0.4
     it = cache(itertools.count(), n, prob=prob, random_state=8)

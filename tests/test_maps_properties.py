@@ -12,6 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import pescador
 import pescador.maps
+import pescador.maps._batches as maps_batches
 from pescador.maps import buffer_stream, cache, tuples
 
 DTYPES = st.sampled_from(
@@ -167,8 +168,8 @@ def test_fast_stacking_matches_np_array(values):
             return type(exc)
 
     expected = outcome(np.array)
-    with mock.patch.object(pescador.maps, "_JOIN_MIN_NBYTES", 0):
-        got = outcome(lambda vs: pescador.maps._stack_data([{"v": v} for v in vs], None)["v"])
+    with mock.patch.object(maps_batches, "_JOIN_MIN_NBYTES", 0):
+        got = outcome(lambda vs: maps_batches._stack_data([{"v": v} for v in vs], None)["v"])
     if isinstance(expected, type):
         assert got is expected
     else:
@@ -188,15 +189,15 @@ def test_fast_stacking_follows_numpy_dtype_rules(dtype, shape):
     # np.array converts some dtypes (byte order, padded structs) when it stacks 2+ arrays.
     values = [make_array(dtype, shape, seed) for seed in range(3)]
     expected = np.array(values)
-    with mock.patch.object(pescador.maps, "_JOIN_MIN_NBYTES", 0):
-        got = pescador.maps._stack_data([{"v": v} for v in values], None)["v"]
+    with mock.patch.object(maps_batches, "_JOIN_MIN_NBYTES", 0):
+        got = maps_batches._stack_data([{"v": v} for v in values], None)["v"]
     assert got.dtype == expected.dtype and got.shape == expected.shape
     assert got.tobytes() == expected.tobytes() or np.array_equal(got, expected)
 
 
 def test_fast_stacking_is_used_for_large_arrays():
     values = [np.full((64, 64), i, dtype=np.float32) for i in range(3)]
-    with mock.patch.object(pescador.maps, "_join_arrays", wraps=pescador.maps._join_arrays) as spy:
+    with mock.patch.object(maps_batches, "_join_arrays", wraps=maps_batches._join_arrays) as spy:
         next(buffer_stream([{"x": v} for v in values], 3))
     assert spy.call_count == 1
 

@@ -452,7 +452,7 @@ def test_weighted_binomial_budget_follows_its_law(w_new, w_others, rate):
     """With weights, each budget is drawn afresh from ``p = w_new / (w_new + w_others)``: its
     distribution is A4's exactly. P(false fail) <= 1e-7 (chi-square, categories with at least
     300 expected draws; the tail is pooled)."""
-    from pescador._rng import Seed
+    from pescador._seeds import Seed
 
     weights = np.linspace(0.5, 1.5, 8)  # uneven: the binomial budgets are not tabulated
     mux = StochasticMux([Streamer(endless, i) for i in range(8)], 3, rate, weights=weights)

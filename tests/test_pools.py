@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from pescador._pools import CandidatePool, ExhaustiveOrder, SumTree, pack_flags, unpack_flags
+from pescador.mux._pools import CandidatePool, ExhaustiveOrder, SumTree, pack_flags, unpack_flags
 
 ALPHA = 1e-7
 

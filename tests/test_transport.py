@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from pescador import _transport
+from pescador import transport as _transport
 
 DTYPES = st.one_of(
     hnp.scalar_dtypes(),

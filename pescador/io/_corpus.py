@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._rng import RandomStateLike
+from .._seeds import RandomStateLike
 from ..core import ACTIVATION_RNG, Streamer
 from ..exceptions import PescadorError
 from ._layout import DataFileError, PathLike, _keep, _open_arrays

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._rng import RandomStateLike, check_random_state
+from .._seeds import RandomStateLike, check_random_state
 from ..core import ACTIVATION_RNG, iterator_factory
 from ..exceptions import PescadorError
 from ._layout import PathLike

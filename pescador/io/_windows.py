@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import _state
-from .._rng import Seed, resolve_seed
+from .._seeds import Seed, resolve_seed
 from ..core import ACTIVATION_RNG, StreamIterator
 from ._layout import DataFileError, _Array, _keep, _open_arrays, _zip_errors
 

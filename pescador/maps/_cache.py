@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ._map_iterator import _check_stream, _MapIterator, _positive_int
-from ._rng import BLOCK, RandomStateLike, Seed, check_random_state, resolve_seed
-from .core import StreamIterator, iterator_factory, load_state_of, state_of
-from .exceptions import PescadorError, StateError
+from .._seeds import RandomStateLike, Seed, check_random_state, resolve_seed
+from ..core import StreamIterator, iterator_factory, load_state_of, state_of
+from ..exceptions import PescadorError, StateError
+from ..mux._draws import BLOCK
+from ._iterator import _check_stream, _MapIterator, _positive_int
 
 _END = object()
 

@@ -1,49 +1,4 @@
-"""Stream in a background process: :class:`ZMQStreamer` (needs ``pip install pescador[zmq]``).
-
-Each iteration of a :class:`ZMQStreamer` starts one worker process that runs the wrapped stream
-and sends its items (dicts of numpy arrays) to the consumer over a ZeroMQ ``PAIR`` socket, on
-loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path in a private
-directory. The consumer yields them as they arrive, while the worker computes the next ones.
-
-**Wire format.** One message per item: a header frame, then one frame per array, sent and
-received without copies (pyzmq copies frames under 64 KiB). Items whose arrays total 32 KiB or
-more travel through shared memory instead where available (Linux ``/dev/shm``): the worker
-copies them once into a *slot* of a private memory-mapped file and the consumer builds its
-arrays on that memory: no copy on its side, no trip through the kernel's socket buffers. A
-slot is reused once the consumer has dropped every array of its item. C- and Fortran-ordered
-arrays keep their layout; other arrays are sent as C-ordered copies. Every dtype without
-Python objects works (structured, datetime, strings, big-endian included).
-
-**Read-ahead.** The worker runs at most a bounded window ahead of the consumer: items produced
-and not yet delivered. With ``prefetch=k``, the window is ``k`` items. By default it is at
-most 64 items and, beyond 4 items, at most 16 MiB of arrays: 4 items of 16 MiB, 16 of 1 MiB,
-64 small ones. (The consumer acknowledges items every half window; a deeper window for small
-items amortises the cost of waking the other process.)
-
-**Failures.** An exception in the worker (in the stream, or an item that is not a dict of
-arrays) is re-raised in the consumer as :class:`~pescador.exceptions.WorkerError` carrying the
-remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too.
-
-**Shutdown.** Closing the iterator (``close()``, ``break`` then garbage collection, the end of
-the stream, ``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to
-``timeout`` seconds for it to exit, then terminates it (and kills it if it must); the socket,
-the ZeroMQ context and the private directory go with it. The worker never blocks on a full
-queue (with its window full it waits for acknowledgements, listening for the stop message), so
-this takes milliseconds unless the stream itself is stuck inside one item. A worker whose
-consumer process dies exits at once, and removes the private directory.
-
-**Checkpoints.** ``state_dict()`` describes the items *delivered* to the consumer: the wrapped
-stream's state as the worker saw it at a recent item (taken at most every ``snapshot_every``
-seconds of the worker's time) and the number of items delivered since. Resuming restarts the
-worker from that state and skips those few items in the worker.
-
-**Modules.** This one holds the public API and the consumer's iterator (:class:`ZMQStreamer`,
-its iterator, the receiving loop). The rest is private: ``pescador._zmq_wire`` (the message
-format; :func:`zmq_send_data`, :func:`zmq_recv_data`, :class:`WorkerDataError`),
-``pescador._zmq_slots`` (the shared-memory slots), ``pescador._zmq_worker`` (the worker
-process and its read-ahead window; :func:`zmq_worker`) and ``pescador._zmq_link`` (the
-consumer's handle on one worker: process, socket, directory, shutdown).
-"""
+"""ZMQStreamer, its iterator and the receiving loop (private; see :mod:`pescador.zmq_stream`)."""
 
 from __future__ import annotations
 
@@ -63,19 +18,14 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pescador.zmq_stream needs pyzmq, which is not installed: pip install pescador[zmq]"
     ) from exc
 
-from ._iterator import StreamIterator
-from ._rng import InheritedSeed, resolve_seed
-from ._worker import check_start_method
-from ._zmq_link import _Link
-from ._zmq_wire import _END, _ERROR, _ITEM_BYTE, _decode, _remote_error
-from ._zmq_wire import SHM_MIN_BYTES as SHM_MIN_BYTES
-from ._zmq_wire import WorkerDataError as WorkerDataError
-from ._zmq_wire import zmq_recv_data as zmq_recv_data
-from ._zmq_wire import zmq_send_data as zmq_send_data
-from ._zmq_worker import _window_items
-from ._zmq_worker import zmq_worker as zmq_worker
-from .core import Streamer
-from .exceptions import PescadorError, StateError
+from .._iterator import StreamIterator
+from .._seeds import InheritedSeed, resolve_seed
+from .._sharding import check_start_method
+from ..core import Streamer
+from ..exceptions import PescadorError, StateError
+from ._link import _Link
+from ._wire import _END, _ERROR, _ITEM_BYTE, _decode, _remote_error
+from ._worker import _window_items
 
 __all__ = ["ZMQStreamer"]
 

@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from . import _transport
-from ._rng import Seed
-from ._zmq_slots import _SHM_DIR, _shm_available, _SlotReader
-from ._zmq_wire import _CREDIT, _HELLO, _STOP
-from ._zmq_worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
-from .exceptions import PescadorError, WorkerError, add_note
+from .. import transport as _transport
+from .._seeds import Seed
+from ..exceptions import PescadorError, WorkerError, add_note
+from ._slots import _SHM_DIR, _shm_available, _SlotReader
+from ._wire import _CREDIT, _HELLO, _STOP
+from ._worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
 
 if TYPE_CHECKING:
-    from .zmq_stream import ZMQStreamer
+    from . import ZMQStreamer
 
 #: How often the consumer checks that a silent worker is still alive (seconds).
 _POLL_S = 0.1

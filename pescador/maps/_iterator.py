@@ -12,8 +12,8 @@ import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .core import Streamer, StreamIterator, load_state_of, state_of
-from .exceptions import PescadorError, StateError
+from ..core import Streamer, StreamIterator, load_state_of, state_of
+from ..exceptions import PescadorError, StateError
 
 
 def _positive_int(name: str, value: Any) -> int:

@@ -29,12 +29,13 @@ from typing import Any
 import numpy as np
 import zmq
 
-from . import _state, _transport
-from ._iterator import load_state_of, state_of
-from ._rng import Seed
-from ._zmq_slots import _SlotWriter
-from ._zmq_wire import _CREDIT, _END, _HELLO, _STOP, _Encoder, _error_message, _send, zmq_send_data
-from .core import Streamer
+from .. import _state
+from .. import transport as _transport
+from .._iterator import load_state_of, state_of
+from .._seeds import Seed
+from ..core import Streamer
+from ._slots import _SlotWriter
+from ._wire import _CREDIT, _END, _HELLO, _STOP, _Encoder, _error_message, _send, zmq_send_data
 
 #: The default read-ahead window: at most this many items, and beyond the fewest, no more
 #: than this many bytes of arrays.

@@ -1,23 +1,6 @@
-"""Muxes: streams that draw items from several streamers.
+"""The muxes' recipes: BaseMux and the four muxes, their arguments and shapes (private).
 
-Every mux is a :class:`~pescador.core.Streamer` (so muxes nest), and every mux runs the same
-loop, :func:`_mux_loop`: ask the selection policy for a slot, pull one item from it, charge the
-slot's budget, and tell the policy when the slot's activation ends. The policies
-(:mod:`pescador._stochastic`, :mod:`pescador._policies`, on the slot table of
-:mod:`pescador._select`) decide the rest:
-
-=================  ===================================================================
-:class:`StochasticMux`  ``n_active`` slots, each running a randomly drawn streamer for a
-                        random budget of about ``rate`` items, then replaced.
-:class:`ShuffledMux`    every streamer active; each item from streamer ``i`` with
-                        probability proportional to ``weights[i]``.
-:class:`RoundRobinMux`  one item from each streamer in turn.
-:class:`ChainMux`       each streamer to its end, one after another.
-=================  ===================================================================
-
-Randomness: a mux's ``random_state`` seeds each iteration identically (a seeded mux is a
-recipe that replays); ``None`` takes fresh entropy from numpy's global RNG, or the seed handed
-down by a seeded parent mux, so one seed at the top makes a whole tree reproducible.
+See :mod:`pescador.mux` for the overview.
 """
 
 from __future__ import annotations
@@ -31,107 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from . import _select
+from .._seeds import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
+from ..core import Streamer, StreamIterator
+from ..exceptions import PescadorError
+from . import _slots
+from ._loop import _mux_loop, _MuxIterator
 from ._policies import ChainPolicy, RoundRobinPolicy, ShuffledPolicy
-from ._rng import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
 from ._stochastic import StochasticPolicy
-from ._worker import take_shard as _take_shard
-from .core import Streamer, StreamIterator
-from .exceptions import PescadorError, add_note
 
 __all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux"]
-
-
-def _mux_loop(policy: _select.Slots) -> Iterator[Any]:
-    """The loop every mux runs: pull from the policy's next slot until the policy stops.
-
-    Each item is charged to its slot's budget; when the budget is spent, the policy replaces
-    the activation before the item is yielded. A policy that ``runs`` its slots (ChainMux)
-    has each activation's items handed over whole, with no per-item work.
-    """
-    sources = policy.sources
-    left = policy.left
-    pull = next
-    runs = policy.runs
-    try:
-        for k in policy.order():
-            if runs:
-                try:
-                    yield from policy.iters[k]  # type: ignore[misc]
-                except Exception as exc:
-                    add_note(exc, policy.describe(policy.idx[k]))
-                    raise
-                policy.ended(k)
-                continue
-            try:
-                item = pull(sources[k])
-            except StopIteration:
-                item = policy.refill(k)
-                if item is _select.NOTHING:
-                    continue
-            except Exception as exc:
-                add_note(exc, policy.describe(policy.idx[k]))
-                raise
-            n = left[k] - 1
-            if n:
-                left[k] = n
-            else:
-                policy.spent(k)
-            yield item
-    finally:
-        policy.close()
-
-
-class _MuxIterator(StreamIterator[Any]):
-    """One iteration of a mux: its policy (the slots and RNG state) and its loop.
-
-    State: the items delivered, the iteration's seed, the mux's shape (to reject a state from
-    a different mux) and the policy's state: slots with their children's states, random
-    generator positions, and pools.
-    """
-
-    __slots__ = ("_counted", "_mux", "_used_seed", "policy")
-
-    def __init__(
-        self, mux: BaseMux, max_iter: Any = None, seed: InheritedSeed = None, counted: bool = True
-    ) -> None:
-        super().__init__(max_iter, seed)
-        self._mux = mux
-        self._counted = counted
-        self._used_seed: Seed | None = None
-        self.policy: _select.Slots | None = None
-
-    @property
-    def kind(self) -> str:  # type: ignore[override]
-        return type(self._mux).__name__
-
-    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
-        mux = self._mux
-        if mux.stream_ is not None:
-            return mux.stream_, None
-        resume = self._resume
-        owner = mux if self._counted else None
-        if resume is None:
-            seed = resolve_seed(mux.random_state, self._seed)
-        elif resume.get("done"):
-            return iter(()), owner
-        else:
-            seed = Seed.from_json(resume["seed"])
-        shard = None if mux.stream_ is not None else _take_shard()
-        if shard is not None:  # the outermost mux in a ParallelStreamer worker: run a share
-            if resume is None:  # (a saved seed is the share's already)
-                seed = seed.child(shard.index)
-            mux = mux._shard(shard.index, shard.n_workers)
-        self._used_seed = seed
-        self.policy = policy = mux._policy(seed, resume)
-        return _mux_loop(policy), owner
-
-    def _own_state(self) -> dict[str, Any]:
-        assert self.policy is not None and self._used_seed is not None
-        return {"seed": self._used_seed.to_json(), **self.policy.state()}
-
-    def _shape(self) -> dict[str, Any]:
-        return self._mux._shape()
 
 
 def _as_streamers(streamers: Any, name: str) -> list[Streamer]:
@@ -201,7 +92,7 @@ class BaseMux(Streamer):
         self.random_state = check_random_state(random_state)
         self.active_count_ = 0
         self.stream_: Iterator[Any] | None = None
-        self._active_policy: _select.Slots | None = None
+        self._active_policy: _slots.Slots | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{self.n_streams} streamers>)"
@@ -211,7 +102,7 @@ class BaseMux(Streamer):
         """The number of streamers."""
         return len(self.streamers)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
         """The selection policy of one iteration (resuming from ``resume`` if given)."""
         raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
 
@@ -268,7 +159,7 @@ class BaseMux(Streamer):
         """Which streamer each slot runs."""
         return np.array(self._activated_policy().views()[3])
 
-    def _activated_policy(self) -> _select.Slots:
+    def _activated_policy(self) -> _slots.Slots:
         policy = self._active_policy
         if policy is None or self.stream_ is None:
             raise AttributeError("only an activated mux (`with mux as active:`) has this")
@@ -366,7 +257,7 @@ class StochasticMux(BaseMux):
         self.weights: np.ndarray | None = _check_weights(weights, self.n_streams, name)
         self.prune_empty_streams: bool = prune_empty_streams
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
         return StochasticPolicy(
             repr(self),
             self.streamers,
@@ -455,7 +346,7 @@ class ShuffledMux(BaseMux):
             raise PescadorError("Cannot mux an empty collection")
         self.weights = _check_weights(weights, self.n_streams, type(self).__name__)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
         return ShuffledPolicy(repr(self), self.streamers, seed, self.weights, resume)
 
 
@@ -495,7 +386,7 @@ class RoundRobinMux(BaseMux):
             mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
         )
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
         return RoundRobinPolicy(repr(self), self.streamers, seed, self.mode, resume)
 
     def _shape(self) -> dict[str, Any]:
@@ -551,7 +442,7 @@ class ChainMux(BaseMux):
             return super().__repr__()
         return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _select.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
         streamers = self.streamers
         source: Callable[[], Iterator[Any]]
         source = streamers.__iter__ if isinstance(streamers, list) else streamers

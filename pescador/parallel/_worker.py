@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from . import _transport
-from ._rng import Seed
-from ._worker import WorkerInfo, set_worker
-from .core import Streamer
+from .. import transport as _transport
+from .._seeds import Seed
+from .._sharding import WorkerInfo, set_worker
+from ..core import Streamer
 
 __all__ = ["worker_main"]
 

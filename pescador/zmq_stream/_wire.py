@@ -34,11 +34,11 @@ import numpy as np
 import zmq
 from numpy.lib import format as npy_format
 
-from ._transport import aligned
-from .exceptions import DataError, PescadorError, WorkerError
+from ..exceptions import DataError, PescadorError, WorkerError
+from ..transport import aligned
 
 if TYPE_CHECKING:
-    from ._zmq_slots import _SlotReader, _SlotWriter
+    from ._slots import _SlotReader, _SlotWriter
 
 # Message tags: the first byte of a message's first frame.
 _HELLO, _ITEM, _END, _ERROR = b"H", b"D", b"X", b"E"  # worker -> consumer

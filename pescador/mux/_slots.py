@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from .._seeds import Seed
+from ..core import Streamer, StreamIterator, load_state_of
+from ..exceptions import add_note
 from ._draws import EqualSlots, WeightedSlots
-from ._rng import Seed
-from .core import Streamer, StreamIterator, load_state_of
-from .exceptions import add_note
 
 #: Budget of an activation without a rate limit (never reached).
 UNLIMITED = sys.maxsize

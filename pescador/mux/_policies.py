@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ._rng import Seed
-from ._select import UNLIMITED, RandomSlots, Slots
-from .core import Streamer
-from .exceptions import PescadorError, StateError
+from .._seeds import Seed
+from ..core import Streamer
+from ..exceptions import PescadorError, StateError
+from ._slots import UNLIMITED, RandomSlots, Slots
 
 
 class ShuffledPolicy(RandomSlots):

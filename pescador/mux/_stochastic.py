@@ -22,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from .._seeds import Seed
+from ..core import Streamer
+from ._budgets import BINOMIAL_MAX_P, INVERSION_MAX_MEAN, budget_table
 from ._draws import Mapped, Uniforms, as_list, searched
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
-from ._rng import BINOMIAL_MAX_P, INVERSION_MAX_MEAN, Seed, budget_table
-from ._select import UNLIMITED, RandomSlots
-from .core import Streamer
+from ._slots import UNLIMITED, RandomSlots
 
 
 @functools.lru_cache(maxsize=64)

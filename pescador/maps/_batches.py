@@ -1,21 +1,4 @@
-"""Maps: functions that transform a stream of items into another stream.
-
-Each map takes any iterable (a list, a generator, a :class:`~pescador.Streamer`, a mux, or
-another map's iterator), checks its arguments when it is called, and returns a
-:class:`~pescador.core.StreamIterator` that starts pulling from its input at the first
-``next``. A map's iterator makes one pass; to restart it, wrap the map in a Streamer, which
-calls it again for each iteration:
-
->>> import numpy as np
->>> import pescador
->>> from pescador.maps import buffer_stream
->>> items = pescador.Streamer([{"X": np.full(2, i)} for i in range(6)])
->>> batches = pescador.Streamer(buffer_stream, items, 3)
->>> [b["X"].tolist() for b in batches]
-[[[0, 0], [1, 1], [2, 2]], [[3, 3], [4, 4], [5, 5]]]
->>> len(list(batches))  # restartable
-2
-"""
+"""The batching maps: buffer_stream, tuples, keras_tuples (private; see :mod:`pescador.maps`)."""
 
 from __future__ import annotations
 
@@ -27,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ._cache import cache
-from ._map_iterator import _check_stream, _MapIterator, _positive_int
-from .core import StreamIterator, iterator_factory
-from .exceptions import DataError, PescadorError, add_note
+from ..core import StreamIterator, iterator_factory
+from ..exceptions import DataError, PescadorError, add_note
+from ._iterator import _check_stream, _MapIterator, _positive_int
 
-__all__ = ["buffer_stream", "cache", "keras_tuples", "tuples"]
+__all__ = ["buffer_stream", "keras_tuples", "tuples"]
 
 #: Arrays at least this large are stacked by joining their bytes, which beats ``np.array``'s
 #: per-item setup once the copy dominates (measured: 3-20% faster from 16 KiB per item, a
