@@ -200,11 +200,14 @@ def _parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- the demo
 def _streamers(args: argparse.Namespace, folder: str, fmt: str) -> list[Any]:
     """The window streamers over ``folder``, validated (headers read, short files dropped)."""
-    if not os.path.exists(folder):
-        raise _InputError(f"--data {folder}: no such directory")
-    if not os.path.isdir(folder):
-        raise _InputError(f"--data {folder}: not a directory")
-    names = os.listdir(folder)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        raise _InputError(f"--data {folder}: no such directory") from None
+    except NotADirectoryError:
+        raise _InputError(f"--data {folder}: not a directory") from None
+    except OSError as exc:  # unreadable, a symlink loop, ...
+        raise _InputError(f"--data {folder}: {exc.strerror or exc}") from None
     if fmt == "auto":
         fmt = "npz" if any(n.endswith(".npz") for n in names) else "npy"
     suffix = f".{fmt}"

@@ -674,7 +674,7 @@ def test_npz_streamers_from_a_directory_a_file_or_a_list(tmp_path):
 
 
 def test_helpers_report_bad_sources(tmp_path):
-    with pytest.raises(DataFileError, match="no such file or directory"):
+    with pytest.raises(DataFileError, match="missing: No such file or directory"):
         npz_streamers(tmp_path / "missing", 4)
     with pytest.raises(DataFileError, match=r"no \.npz files in this directory"):
         npz_streamers(tmp_path, 4)
