@@ -585,8 +585,11 @@ def crafted_for_memory(kind: str, tmp_path: Path) -> tuple[str, str]:
     ],
 )
 def test_hostile_files_are_refused_within_bounded_memory(tmp_path, kind, outcome):
-    _, code = crafted_for_memory(kind, tmp_path)
-    assert read_in_little_memory(code).startswith(outcome)
+    path, code = crafted_for_memory(kind, tmp_path)
+    try:
+        assert read_in_little_memory(code).startswith(outcome)
+    finally:
+        os.remove(path)  # up to 2 GiB (sparse): not left for pytest's kept temporary dirs
 
 
 # --------------------------------------------------------------------------- pescador demo
