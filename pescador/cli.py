@@ -107,6 +107,14 @@ def _positive(kind: type) -> Any:
     return parse
 
 
+def _number(group: Any, flag: str, default: float, text: str) -> None:
+    """A positive number option (an int or a float, as its default)."""
+    kind = type(default)
+    group.add_argument(
+        flag, type=_positive(kind), default=default, help=f"{text} (default {default:g})"
+    )
+
+
 def _keys(text: str) -> list[str]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     if not keys:
@@ -152,46 +160,21 @@ def _parser() -> argparse.ArgumentParser:
         default="skip",
         help="files with fewer rows than a window: skip them (default) or stop with an error",
     )
-    data.add_argument(
-        "--files", type=_positive(int), default=64, help="synthetic corpus: files (default 64)"
-    )
-    data.add_argument(
-        "--rows",
-        type=_positive(int),
-        default=2000,
-        help="synthetic corpus: mean rows per file (default 2000)",
-    )
-    data.add_argument(
-        "--features",
-        type=_positive(int),
-        default=64,
-        help="synthetic corpus: float32 features per row (default 64)",
-    )
+    _number(data, "--files", 64, "synthetic corpus: files")
+    _number(data, "--rows", 2000, "synthetic corpus: mean rows per file")
+    _number(data, "--features", 64, "synthetic corpus: float32 features per row")
     stream = demo.add_argument_group("sampling")
-    stream.add_argument(
-        "--n-active", type=_positive(int), default=32, help="files open at once (default 32)"
-    )
-    stream.add_argument(
-        "--rate",
-        type=_positive(float),
-        default=16.0,
-        help="mean windows drawn from a file per activation (default 16)",
-    )
+    _number(stream, "--n-active", 32, "files open at once")
+    _number(stream, "--rate", 16.0, "mean windows drawn from a file per activation")
     stream.add_argument(
         "--mode",
         choices=("with_replacement", "single_active", "exhaustive"),
         default="with_replacement",
         help="StochasticMux mode (default with_replacement)",
     )
-    stream.add_argument(
-        "--window", type=_positive(int), default=16, help="rows per window (default 16)"
-    )
-    stream.add_argument(
-        "--batch-size", type=_positive(int), default=16, help="windows per batch (default 16)"
-    )
-    stream.add_argument(
-        "--batches", type=_positive(int), default=5000, help="batches to draw (default 5000)"
-    )
+    _number(stream, "--window", 16, "rows per window")
+    _number(stream, "--batch-size", 16, "windows per batch")
+    _number(stream, "--batches", 5000, "batches to draw")
     stream.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -200,11 +183,14 @@ def _parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------- the demo
 def _streamers(args: argparse.Namespace, folder: str, fmt: str) -> list[Any]:
     """The window streamers over ``folder``, validated (headers read, short files dropped)."""
-    if not os.path.exists(folder):
-        raise _InputError(f"--data {folder}: no such directory")
-    if not os.path.isdir(folder):
-        raise _InputError(f"--data {folder}: not a directory")
-    names = os.listdir(folder)
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        raise _InputError(f"--data {folder}: no such directory") from None
+    except NotADirectoryError:
+        raise _InputError(f"--data {folder}: not a directory") from None
+    except OSError as exc:  # unreadable, a symlink loop, ...
+        raise _InputError(f"--data {folder}: {exc.strerror or exc}") from None
     if fmt == "auto":
         fmt = "npz" if any(n.endswith(".npz") for n in names) else "npy"
     suffix = f".{fmt}"

@@ -9,13 +9,14 @@ asks to read every header now.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._seeds import RandomStateLike
 from ..core import ACTIVATION_RNG, Streamer
 from ..exceptions import PescadorError
-from ._layout import DataFileError, PathLike, _keep, _open_arrays
+from ._layout import DataFileError, PathLike, _keep, _open_arrays, _os_problem
 from ._streamers import _check_keys, _check_options, _path, _window_size, npy_windows, npz_windows
 
 
@@ -47,19 +48,32 @@ def group_npy_files(paths: Iterable[PathLike]) -> dict[str, dict[str, str]]:
     return {example: dict(sorted(groups[example].items())) for example in sorted(groups)}
 
 
+def _not_a_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return not entry.is_dir()
+    except OSError:  # a symlink loop, say: kept, and refused by name when opened
+        return True
+
+
 def _listing(source: Any, suffix: str) -> list[str] | None:
-    """The files of a directory (sorted) or the one file ``source`` names; None for a list."""
+    """The files of a directory (sorted) or the one file ``source`` names; None for a list.
+
+    A directory's entries named ``*<suffix>`` are its files, except subdirectories: what is
+    not a regular file (a FIFO, a device, a broken link) is refused when it is opened.
+    """
     if not isinstance(source, (str, os.PathLike)):
         return None
     path = os.fspath(source)
-    if os.path.isdir(path):
-        found = sorted(e.path for e in os.scandir(path) if e.name.endswith(suffix) and e.is_file())
-        if not found:
-            raise DataFileError(path, f"no {suffix} files in this directory")
-        return found
-    if os.path.isfile(path):
-        return [path]
-    raise DataFileError(path, "no such file or directory")
+    try:
+        if not stat.S_ISDIR(os.stat(path).st_mode):
+            return [path]
+        with os.scandir(path) as entries:
+            found = [e.path for e in entries if e.name.endswith(suffix) and _not_a_directory(e)]
+    except OSError as exc:
+        raise DataFileError(path, _os_problem(exc)) from None
+    if not found:
+        raise DataFileError(path, f"no {suffix} files in this directory")
+    return sorted(found)
 
 
 def _streamers(

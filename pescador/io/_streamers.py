@@ -108,18 +108,28 @@ def npz_windows(
     PescadorError
         At the call, for a bad ``n``, ``keys``, ``short``, ``tags`` or ``random_state``.
     DataFileError
-        At the first ``next``, naming the file: missing or unreadable, not an NPZ archive,
-        corrupt, no array named as a key, arrays of different lengths, 0-d arrays, or fewer
-        than ``n`` rows (with ``short="error"``).
+        At the first ``next``, naming the file and what is wrong: missing, unreadable or not
+        a regular file (a FIFO, a device: refused without waiting on it), not an NPZ archive,
+        corrupt or lying headers, no array named as a key, arrays of different lengths, 0-d
+        or object arrays, or fewer than ``n`` rows (with ``short="error"``).
 
     Notes
     -----
     Memory: members stored uncompressed (``np.savez``) are read in place, one window at a
     time, with ``pread``: an active iterator holds one file descriptor, plus the arrays of at
-    most 64 KiB (read whole at the start, e.g. the labels). Compressed members
-    (``np.savez_compressed``), Fortran-ordered or object arrays are decompressed whole when
-    the activation starts and held until it ends. The archive's layout (member offsets,
-    shapes, dtypes) is cached per file, keyed by its inode, size and mtime.
+    most 64 KiB (read whole at the start, e.g. the labels). A Fortran-ordered array is read
+    the same way, one read per column of a window. Compressed members
+    (``np.savez_compressed``) are decompressed whole when the activation starts and held
+    until it ends; one larger than 1 GiB is refused (save it with ``np.savez`` to read it
+    window by window). Object arrays are refused: they would need pickle. The archive's
+    layout (member offsets, shapes, dtypes) is cached per file, keyed by its inode, size and
+    mtime.
+
+    Hostile files: nothing a header claims is believed before it is checked against the
+    bytes really there, so no file makes an activation allocate more than its windows (and
+    its arrays read whole): NPY headers over 64 KiB and zip directories over 1 MiB are
+    refused before they are read, and a deflated member cannot claim more than deflate
+    could produce from its size.
 
     Order: random, with replacement. Infinite. RNG: a numpy ``Generator`` (PCG64), one draw
     per window, drawn in blocks. State: the windows delivered and the generator's state.
@@ -165,20 +175,8 @@ def npy_windows(
         The key of each array in a window, and its ``.npy`` file (written by ``np.save``);
         every file must have the same number of rows. :func:`group_npy_files` builds these
         from ``<example>.<key>.npy`` file names.
-    n : int > 0
-        Rows per window.
-    short : {"error", "skip"}
-        A file with fewer than ``n`` rows: raise :class:`DataFileError` naming it (default),
-        or yield nothing from it and warn (:class:`ShortFileWarning`).
-    tags : mapping, optional
-        Items added unchanged to every window, for instance ``{"file": 7}`` to tell which file
-        a window came from.
-    random_state : optional
-        Where the window offsets come from. By default (:data:`pescador.ACTIVATION_RNG`) each
-        activation draws from its own generator, seeded by the parent mux's seed (a seeded mux
-        makes the whole stream reproducible) or, without one, from numpy's global RNG. An
-        int, ``SeedSequence``, ``RandomState`` or ``Generator`` is a fixed seed: *every
-        activation replays the same offsets* (useful for tests; for training, seed the mux).
+    n, short, tags, random_state
+        As for :func:`npz_windows`.
 
     Returns
     -------
@@ -195,10 +193,11 @@ def npy_windows(
 
     Notes
     -----
-    Memory: rows are read in place with ``pread``, like a memory map without mapping: each
-    active iterator holds one descriptor per file read this way, plus the arrays of at most
-    64 KiB, read whole at the start (e.g. labels). Fortran-ordered or object arrays are read
-    whole. Order, RNG and state: as :func:`npz_windows`.
+    Memory: rows are read in place with ``pread``, like a memory map without mapping (a
+    window of a Fortran-ordered array: one read per column): each active iterator holds one
+    descriptor per file read this way, plus the arrays of at most 64 KiB, read whole at the
+    start (e.g. labels). Object arrays are refused. Hostile files, order, RNG and state: as
+    :func:`npz_windows`.
 
     Examples
     --------

@@ -1,14 +1,16 @@
 """The windows of one activation: :class:`WindowIterator`, its offsets, reads and state.
 
-An activation opens its example's files (see ``_layout``), reads the small arrays (and those
-that cannot be read in place) whole and the others window by window with ``pread``, and draws
-each window's offset uniformly from a numpy ``Generator``, in blocks of growing size. Its
-state is the windows delivered and the generator's state at the start: a restored iterator
-jumps to its block and skips the windows already delivered.
+An activation opens its example's files (see ``_layout``), reads the small arrays (and the
+compressed ones) whole and the others window by window with ``pread``, and draws each
+window's offset uniformly from a numpy ``Generator``, in blocks of growing size. A window of
+an array in Fortran order is one read per column (its rows are not contiguous). Its state is
+the windows delivered and the generator's state at the start: a restored iterator jumps to
+its block and skips the windows already delivered.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -18,7 +20,15 @@ import numpy as np
 from .. import _state
 from .._seeds import Seed, resolve_seed
 from ..core import ACTIVATION_RNG, StreamIterator
-from ._layout import DataFileError, _Array, _keep, _open_arrays, _zip_errors
+from ._layout import (
+    DataFileError,
+    _Array,
+    _keep,
+    _open_arrays,
+    _open_zip,
+    _os_problem,
+    _zip_errors,
+)
 
 #: Arrays at most this large are read whole when an activation starts (one read instead of
 #: one per window); larger ones are read window by window.
@@ -29,6 +39,9 @@ SMALL_ARRAY_BYTES = 64 * 1024
 _BLOCKS = (16, 32, 64, 128, 256, 512)
 _BIG_BLOCK = 1024
 _BLOCK_STARTS = [sum(_BLOCKS[:k]) for k in range(len(_BLOCKS) + 1)]
+
+#: Compressed members are decompressed this much at a time.
+_CHUNK = 1 << 20
 
 
 def _pread_fallback(fd: int, buffers: list[Any], offset: int) -> int:
@@ -41,25 +54,71 @@ def _pread_fallback(fd: int, buffers: list[Any], offset: int) -> int:
 _pread = getattr(os, "preadv", None) or _pread_fallback
 
 
-def _read_whole(fd: int, path: str, info: _Array) -> np.ndarray:
-    """Read a whole array into memory (a small one, or one that cannot be read in place)."""
-    if info.offset >= 0:
-        array = np.empty(info.shape, info.dtype)
-        if _pread(fd, [array], info.offset) != array.nbytes:
-            raise DataFileError(path, "the file shrank while being read")
-        return array
-    import zipfile
+def _fill(fd: int, storage: np.ndarray, offset: int, got: int) -> bool:
+    """Finish a read of ``storage`` of which ``got`` bytes came; False if the file ends first.
 
+    One read stops short of a request at the end of the file, and on Linux at 2 GiB.
+    """
+    raw = storage.reshape(-1).view(np.uint8)
+    while got < raw.nbytes:
+        more = _pread(fd, [raw[got:]], offset + got)
+        if more <= 0:
+            return False
+        got += more
+    return True
+
+
+def _shape_in_memory(info: _Array, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The C-order shape whose transpose is ``shape`` in Fortran order (else ``shape``)."""
+    return shape[::-1] if info.fortran else shape
+
+
+def _read_whole(fd: int, path: str, info: _Array) -> np.ndarray:
+    """Read a whole array into memory (a small one, or a compressed member)."""
+    if not info.packed:
+        storage = np.empty(_shape_in_memory(info, info.shape), info.dtype)
+        try:
+            if not _fill(fd, storage, info.offset, 0):
+                raise DataFileError(path, "the file shrank while being read")
+        except OSError as exc:
+            raise DataFileError(path, f"cannot be read ({_os_problem(exc)})") from None
+        return storage.T if info.fortran else storage
+    # Decompressed into a buffer that grows as data comes, not one of the size claimed.
+    need = math.prod(info.shape) * info.dtype.itemsize
+    data = bytearray()
+    where = f"member {info.member!r}"
     with open(fd, "rb", closefd=False) as fp:
         try:
-            if info.member:
-                with zipfile.ZipFile(fp) as archive, archive.open(info.member) as stream:
-                    return np.lib.format.read_array(stream, allow_pickle=False)
-            fp.seek(0)
-            return np.lib.format.read_array(fp, allow_pickle=False)
+            size = os.fstat(fd).st_size
+            with _open_zip(fp, size, path) as archive, archive.open(info.member) as stream:
+                stream.read(info.offset)  # its header, read before
+                while len(data) < need:
+                    chunk = stream.read(min(_CHUNK, need - len(data)))
+                    if not chunk:
+                        raise DataFileError(path, f"{where} is truncated")
+                    data += chunk
         except _zip_errors() as exc:
-            where = f"member {info.member!r}" if info.member else "the array"
             raise DataFileError(path, f"{where} cannot be read ({exc})") from None
+    flat = np.frombuffer(data, info.dtype) if need else np.empty(0, info.dtype)
+    storage = flat.reshape(_shape_in_memory(info, info.shape))
+    return storage.T if info.fortran else storage
+
+
+def _fortran_window(
+    fd: int, start: int, column: int, shape: tuple[int, ...], dtype: np.dtype[Any]
+) -> np.ndarray | None:
+    """A window of ``shape`` from a Fortran-order array: one read per column (None if short).
+
+    ``start`` is the file offset of the window's first row in the first column, ``column``
+    the bytes from one column to the next. The window is returned in C order.
+    """
+    storage = np.empty(shape[::-1], dtype)  # its transpose is the window in Fortran order
+    for k, segment in enumerate(storage.reshape(-1, shape[0])):
+        at = start + k * column
+        got = _pread(fd, [segment], at)
+        if got != segment.nbytes and not _fill(fd, segment, at, got):
+            return None
+    return np.ascontiguousarray(storage.T)
 
 
 # ------------------------------------------------------------------------------ the windows
@@ -91,22 +150,24 @@ def _windows(
     fds: list[int] = []
     try:
         chosen, rows = _open_arrays(files, keys, fds)
-        path = files[0][0]
-        if not _keep(path, rows, n, short):
+        if not _keep(files[0][0], rows, n, short):
             return
-        # Per key: (key, fd, file offset, row bytes, window shape, dtype, window bytes), or
-        # (key, -1, array, ...) for an array read whole.
+        # Per key: (key, path, fd, file offset, bytes from one row to the next, bytes from
+        # one column to the next (0 in C order), window shape, dtype, window bytes), or
+        # (key, path, -1, array, ...) for an array read whole.
         steps: list[tuple[Any, ...]] = []
         in_use = set()
         for key, where, info, fd in chosen:
             row = info.row_bytes
-            if info.offset < 0 or rows * row <= SMALL_ARRAY_BYTES:
-                steps.append((key, -1, _read_whole(fd, where, info), 0, (), None, 0))
-            else:
-                steps.append(
-                    (key, fd, info.offset, row, (n, *info.shape[1:]), info.dtype, n * row)
-                )
-                in_use.add(fd)
+            if info.packed or rows * row <= SMALL_ARRAY_BYTES:
+                whole = _read_whole(fd, where, info)
+                steps.append((key, where, -1, whole, 0, 0, (), None, 0))
+                continue
+            item = info.dtype.itemsize
+            step, column = (item, rows * item) if info.fortran else (row, 0)
+            shape = (n, *info.shape[1:])
+            steps.append((key, where, fd, info.offset, step, column, shape, info.dtype, n * row))
+            in_use.add(fd)
         if len(in_use) < len(fds):  # some files were read whole: close them now
             for fd in [fd for fd in fds if fd not in in_use]:
                 fds.remove(fd)
@@ -121,26 +182,36 @@ def _windows(
                 advance(first)
             else:
                 rng.random(first)
-        while True:
-            size = _BLOCKS[k] if k < len(_BLOCKS) else _BIG_BLOCK
-            k += 1
-            # Uniform on [0, starts): the floor of a 53-bit uniform float times `starts`.
-            offsets = (rng.random(size) * starts).astype(np.intp).tolist()
-            if skip:
-                del offsets[:skip]
-                skip = 0
-            for i in offsets:
-                window = {}
-                for key, fd, at, row, shape, dtype, nbytes in steps:
-                    if fd < 0:
-                        window[key] = at[i : i + n].copy()
-                    else:
-                        buf = window[key] = empty(shape, dtype)
-                        if pread(fd, [buf], at + i * row) != nbytes:
-                            raise DataFileError(path, "the file shrank while being read")
-                if extra:
-                    window.update(extra)
-                yield window
+        where = files[0][0]
+        try:
+            while True:
+                size = _BLOCKS[k] if k < len(_BLOCKS) else _BIG_BLOCK
+                k += 1
+                # Uniform on [0, starts): the floor of a 53-bit uniform float times `starts`.
+                offsets = (rng.random(size) * starts).astype(np.intp).tolist()
+                if skip:
+                    del offsets[:skip]
+                    skip = 0
+                for i in offsets:
+                    window = {}
+                    for key, where, fd, at, step, column, shape, dtype, nbytes in steps:
+                        if fd < 0:
+                            window[key] = at[i : i + n].copy()
+                        elif not column:
+                            buf = window[key] = empty(shape, dtype)
+                            got = pread(fd, [buf], at + i * step)
+                            if got != nbytes and not _fill(fd, buf, at + i * step, got):
+                                raise DataFileError(where, "the file shrank while being read")
+                        else:
+                            part = _fortran_window(fd, at + i * step, column, shape, dtype)
+                            if part is None:
+                                raise DataFileError(where, "the file shrank while being read")
+                            window[key] = part
+                    if extra:
+                        window.update(extra)
+                    yield window
+        except OSError as exc:  # an I/O error of the disk, or of a network file system
+            raise DataFileError(where, f"cannot be read ({_os_problem(exc)})") from None
     finally:
         while fds:
             os.close(fds.pop())
