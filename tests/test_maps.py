@@ -1,4 +1,7 @@
-"""Tests for pescador.maps: buffer_stream, tuples, keras_tuples, cache (api.md §10, §13, A5)."""
+"""Tests for pescador.maps: buffer_stream, tuples, keras_tuples, cache.
+
+Arguments are checked at the call, with a message naming the parameter.
+"""
 
 from __future__ import annotations
 
@@ -223,7 +226,8 @@ def test_buffer_stream_malformed_batch_is_chained_dataerror(items, cause):
     "items, size", [([1], 2), ([{"a": 1}, {"a": 2}, 7], 2), ([{"a": 1}, None], 3)]
 )
 def test_buffer_stream_malformed_partial_batch_is_dataerror(items, size):
-    # pescador 3.0 raised a raw AttributeError for the final partial batch (Part A fix).
+    # pescador 3.0 raised a raw AttributeError for the final partial batch; now it is a
+    # chained DataError, as for every other batch.
     with pytest.raises(pescador.DataError, match="Malformed data stream") as info:
         list(buffer_stream(items, size, partial=True))
     assert isinstance(info.value.__cause__, (TypeError, AttributeError))
@@ -514,7 +518,8 @@ def test_tuples_never_pulls_ahead():
         (["x"], "y", [([0], 0), ([1], -1), ([2], -2)]),
         (["x", "z"], ["y"], [([0, 0], [0]), ([1, 10], [-1]), ([2, 20], [-2])]),
         (("x",), ("y",), [([0], [0]), ([1], [-1]), ([2], [-2])]),
-        # pescador 3.0 raised TypeError when a tuple met a list or None (Part A fix):
+        # pescador 3.0 raised TypeError when a tuple met a list or None; now a list or a tuple
+        # of keys gives a list:
         (("x", "z"), None, [([0, 0], None), ([1, 10], None), ([2, 20], None)]),
         (("x",), ["y"], [([0], [0]), ([1], [-1]), ([2], [-2])]),
         ("x", None, [(0, None), (1, None), (2, None)]),
