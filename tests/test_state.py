@@ -227,69 +227,6 @@ def test_chain_mux_over_a_generator_function_resumes_at_every_position(mode):
 
 
 # --------------------------------------------------------------------------- Streamer, cycle
-def test_streamer_over_a_generator_function():
-    check(Streamer(letters, "a", 12), 20)
-
-
-def test_streamer_over_an_activation_rng_function_records_its_seed():
-    stream = Streamer(finite_draws, "a", 30)
-    check(stream, 40, fresh=False)  # unseeded: fresh entropy per iteration
-    state = state_at(stream, 5)
-    assert "seed" in state
-
-
-def test_streamer_over_an_iterable():
-    check(Streamer(["x", "y", "z"]), 5)
-    check(Streamer(range(30)), 30)
-
-
-def test_nested_streamer_with_a_limit_and_cycle():
-    inner = Streamer(letters, "a", 5)
-    check(Streamer(inner, 3), 10)
-    check(Streamer(inner, 12, True), 20)
-    check(Streamer(StochasticMux(finite_streams(), 2, 3, random_state=0), 40), 60)
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: Streamer(letters, "a", 5),
-        lambda: Streamer(["x", "y", "z"]),
-        lambda: StochasticMux(finite_streams(), 2, 3, random_state=0),
-        lambda: StochasticMux(finite_streams(), 2, 3, mode="exhaustive", random_state=0),
-        lambda: ChainMux(finite_streams()[:3]),
-        lambda: RoundRobinMux(finite_streams()[:3], mode="permuted_cycle", random_state=1),
-    ],
-    ids=["generator", "list", "mux", "exhaustive mux", "chain", "round robin"],
-)
-def test_cycle_resumes_at_every_position(make):
-    check(make(), 90, cycle=True)
-
-
-def test_cycle_of_an_unseeded_stream_resumes_exactly_across_passes():
-    """Each pass of an unseeded cycle draws its own seed; a checkpoint must pin those of the
-    passes to come too, or the passes after the checkpointed one differ on resume."""
-    check(Streamer(finite_draws, "a", 3), 12, cycle=True, fresh=False)
-    mux = StochasticMux([Streamer(finite_draws, "a", 3)], 1, None, mode="exhaustive")
-    check(mux, 12, cycle=True, fresh=False)
-
-
-def test_call_and_cycle_take_a_state():
-    stream = StochasticMux(finite_streams(), 2, 3, mode="exhaustive", random_state=0)
-    full = list(stream(max_iter=70, cycle=True))
-    it = stream(max_iter=70, cycle=True)
-    head = list(itertools.islice(it, 33))
-    state = roundtrip(it.state_dict())
-    assert head + list(stream(max_iter=70, cycle=True, state=state)) == full
-    assert head + list(stream.cycle(max_iter=70, state=state)) == full
-    assert state["kind"] == "cycle" and "pass" in state
-
-    once = list(stream(max_iter=30))
-    it = stream(max_iter=30)
-    head = list(itertools.islice(it, 11))
-    state = roundtrip(it.state_dict())
-    assert head + list(stream(max_iter=30, state=state)) == once
-    assert head + list(stream(30, False, state)) == once
 
 
 def test_load_state_dict_path_equals_iterate_state_path():
@@ -309,17 +246,6 @@ def test_load_state_dict_path_equals_iterate_state_path():
         assert items_equal(via_iterate, expected)
         assert items_equal(via_load, expected)
         assert loaded.items_delivered == 17 + len(expected)
-
-
-def test_cycle_load_state_dict_path():
-    stream = ChainMux(finite_streams()[:2])
-    it = stream.cycle(max_iter=40)
-    advance(it, 13)
-    state = roundtrip(it.state_dict())
-    expected = list(it)
-    loaded = stream.cycle(max_iter=40)
-    loaded.load_state_dict(state)
-    assert list(loaded) == expected
 
 
 def test_max_iter_counts_the_items_before_the_checkpoint():
