@@ -40,7 +40,7 @@ from pescador import (
     StochasticMux,
     Streamer,
 )
-from pescador.testing import assert_resumable, checkpoint_positions, items_equal
+from pescador.testing import assert_resumable, items_equal
 
 MODES = ("with_replacement", "single_active", "exhaustive")
 DISTS = ("constant", "binomial", "poisson")
@@ -132,98 +132,9 @@ def state_at(stream, k, cycle=False):
 
 
 # --------------------------------------------------------------------------- StochasticMux
-@pytest.mark.parametrize("rate", [None, 3, 2.5])
-@pytest.mark.parametrize("prune", [True, False])
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("dist", DISTS)
-@pytest.mark.parametrize("mode", MODES)
-def test_stochastic_mux_resumes_at_every_position(mode, dist, weighted, prune, rate):
-    mux = StochasticMux(
-        finite_streams(),
-        3,
-        rate,
-        weights=WEIGHTS if weighted else None,
-        mode=mode,
-        dist=dist,
-        prune_empty_streams=prune,
-        random_state=5,
-    )
-    check(mux, 60)
-
-
-@pytest.mark.parametrize(
-    ("mode", "n_active"),
-    [(mode, n) for mode in MODES for n in (1, 7)] + [("with_replacement", 12)],
-)
-def test_stochastic_mux_resumes_with_any_working_set(mode, n_active):
-    for rate, dist in [(None, "binomial"), (1, "poisson"), (4, "binomial"), (0.5, "constant")]:
-        mux = StochasticMux(finite_streams(), n_active, rate, mode=mode, dist=dist, random_state=1)
-        check(mux, 50)
-
-
-@pytest.mark.parametrize("dist", DISTS)
-@pytest.mark.parametrize("mode", ["with_replacement", "single_active"])
-def test_stochastic_mux_of_random_generators_over_a_long_run(mode, dist):
-    """ACTIVATION_RNG streams (so each activation's seed must be restored), 2000 items,
-    checkpoints at 0, 2000 and 23 random positions."""
-    for weights in (None, [1, 2, 3, 4, 5, 6, 7]):
-        mux = StochasticMux(
-            random_streams(), 3, 4, weights=weights, mode=mode, dist=dist, random_state=5
-        )
-        check(mux, 2000, positions=checkpoint_positions(25, 2000)[1:])
-
-
-def test_unseeded_mux_resumes_its_own_iteration():
-    """An unseeded mux takes fresh entropy per iteration; its state records it."""
-    for mode in ("with_replacement", "single_active"):
-        mux = StochasticMux(random_streams(), 3, 4, mode=mode)
-        check(mux, 300, positions=range(1, 301, 7), fresh=False)
-
-
-def test_stochastic_mux_with_many_streamers_switches_to_a_sum_tree_and_resumes():
-    """Weighted pools switch representation as streamers are pruned; the state says which."""
-    weights = np.random.default_rng(0).uniform(0.1, 1.0, 300)
-    streams = [Streamer(letters, f"s{i}-", i % 3) for i in range(300)]  # a third are empty
-    mux = StochasticMux(streams, 8, 2, weights=weights, random_state=3)
-    check(mux, 400, positions=range(1, 401, 3))
 
 
 # --------------------------------------------------------------------------- other muxes
-@pytest.mark.parametrize("weighted", [False, True])
-def test_shuffled_mux_resumes_at_every_position(weighted):
-    mux = ShuffledMux(finite_streams(), weights=WEIGHTS if weighted else None, random_state=3)
-    check(mux, 80)
-    mux = ShuffledMux(
-        random_streams(), weights=[1, 2, 3, 4, 5, 6, 7] if weighted else None, random_state=3
-    )
-    check(mux, 1500, positions=range(1, 1501, 37))
-
-
-@pytest.mark.parametrize("mode", ["exhaustive", "cycle", "permuted_cycle"])
-def test_round_robin_mux_resumes_at_every_position(mode):
-    check(RoundRobinMux(finite_streams(), mode=mode, random_state=2), 120)
-
-
-def test_unseeded_permuted_round_robin_resumes_its_own_permutations():
-    check(RoundRobinMux(finite_streams(), mode="permuted_cycle"), 120, fresh=False)
-
-
-@pytest.mark.parametrize("mode", ["exhaustive", "cycle"])
-def test_chain_mux_over_a_list_resumes_at_every_position(mode):
-    check(ChainMux(finite_streams(), mode=mode), 100)
-
-
-@pytest.mark.parametrize("mode", ["exhaustive", "cycle"])
-def test_chain_mux_over_a_generator_function_resumes_at_every_position(mode):
-    streams = finite_streams()
-
-    def some_streams():
-        yield streams[0]
-        yield ["p", "q"]  # a plain iterable: wrapped in a Streamer
-        yield Streamer(finite_draws, "r", 4)
-        yield from streams[1:4]
-
-    check(ChainMux(some_streams, mode=mode, random_state=4), 80)
 
 
 # --------------------------------------------------------------------------- Streamer, cycle
