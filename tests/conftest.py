@@ -86,6 +86,18 @@ def endless_data(tag, rng=ACTIVATION_RNG):
         i += 1
 
 
+def data_items(n, shape=(4, 5)):
+    """A list of ``n`` dicts of an array ``X`` of ``shape`` and a scalar ``Y``."""
+    return [{"X": np.full(shape, i, dtype=np.float64), "Y": np.int64(i)} for i in range(n)]
+
+
+def pulled_generator(items, log):
+    """The items, each appended to ``log`` as it is pulled."""
+    for item in items:
+        log.append(item)
+        yield item
+
+
 def finite_streams():
     """Seven streamers of :data:`LENGTHS` items (one empty), from ``letters``."""
     return [Streamer(letters, c, n) for c, n in zip("abcdefg", LENGTHS, strict=True)]
