@@ -327,17 +327,6 @@ def test_buffer_stream_items_delivered_counts_batches():
     assert it.items_delivered == 3
 
 
-def test_buffer_stream_close_releases_an_input_it_opened():
-    inner = pescador.Streamer(data_items(10))
-    it = buffer_stream(inner, 2)
-    next(it)
-    assert inner.active == 1
-    it.close()
-    assert inner.active == 0
-    with pytest.raises(StopIteration):
-        next(it)
-
-
 def test_buffer_stream_close_leaves_a_callers_iterator_open():
     source = iter(data_items(10))
     it = buffer_stream(source, 2)

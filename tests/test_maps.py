@@ -45,16 +45,15 @@ def test_error_names():
     assert issubclass(pescador.maps.DataError, pescador.maps.PescadorError)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda s: buffer_stream(s, 2),
-        lambda s: tuples(s, "X"),
-        lambda s: keras_tuples(s, "X", "Y"),
-        lambda s: cache(s, 2),
-    ],
-    ids=["buffer_stream", "tuples", "keras_tuples", "cache"],
-)
+MAPS = {
+    "buffer_stream": lambda s: buffer_stream(s, 2),
+    "tuples": lambda s: tuples(s, "X"),
+    "keras_tuples": lambda s: keras_tuples(s, "X", "Y"),
+    "cache": lambda s: cache(s, 2),
+}
+
+
+@pytest.mark.parametrize("make", MAPS.values(), ids=list(MAPS))
 def test_maps_return_lazy_stream_iterators(make):
     log = []
     it = make(pulled_generator(data_items(4), log))
@@ -95,3 +94,15 @@ def test_maps_are_accepted_by_streamer_and_restart(factory, args):
 def test_non_iterable_stream_fails_at_call(call, bad):
     with pytest.raises(pescador.PescadorError, match="stream="):
         call(bad)
+
+
+@pytest.mark.parametrize("make", MAPS.values(), ids=list(MAPS))
+def test_close_releases_an_input_it_opened(make):
+    inner = pescador.Streamer(data_items(10))
+    it = make(inner)
+    next(it)
+    assert inner.active == 1
+    it.close()
+    assert inner.active == 0
+    with pytest.raises(StopIteration):
+        next(it)

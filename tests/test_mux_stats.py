@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import endless
 from scipy import stats
 
 from pescador import ShuffledMux, StochasticMux, Streamer
@@ -129,11 +130,6 @@ def probe(i, rec):
     finally:
         if rank < rec.first:
             rec.first_done += 1
-
-
-def endless(value):
-    while True:
-        yield value
 
 
 def probes(n, rec):
