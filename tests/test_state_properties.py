@@ -5,7 +5,7 @@ The property: for any pipeline and any increasing positions ``p1 < p2 < ...``, r
 ``p1``, checkpointing (JSON round trip), resuming, running on to ``p2``, checkpointing, ... gives
 exactly the uninterrupted sequence. It holds for every random outcome, so these tests have no
 false-failure probability. Checkpoints are taken on started iterators (positions >= 1); the
-state of an unstarted iterator is tested in ``test_state.py``.
+state of an unstarted iterator is tested in ``test_checkpoint.py``.
 
 The ``slow`` sweeps checkpoint at *every* position of longer runs, for every mux, mode, dist,
 weights, pruning and rate, over several seeds.
