@@ -174,9 +174,11 @@ def test_buffer_stream_user_errors_from_input_are_not_wrapped():
 
 
 DTYPES = [np.float16, np.float32, np.float64, np.int8, np.uint16, np.int64, np.bool_]
+DTYPES += [np.complex64, "U3", "S2", "datetime64[s]", ">f4"]
 
 
 SHAPES_AXES = [((), None), ((3,), None), ((2, 3), None), ((40, 30), None)]
+SHAPES_AXES += [((3,), 0), ((2, 3), 0), ((2, 3), 1), ((40, 30), 0)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
