@@ -256,9 +256,8 @@ def test_cache_resumes_at_every_position_including_its_warm_up():
         # Checkpoints at every position: the warm-up (positions 1 .. 4) included.
         items = assert_conforms(Streamer(pescador.cache, mux, 5, prob, random_state=2), 60)
         assert len(items) == 60
-    assert_conforms(
-        Streamer(pescador.cache, Streamer(data, "a", 3), 5, random_state=0), 10
-    )  # short
+    short = Streamer(data, "a", 3)  # fewer items than the cache holds
+    assert_conforms(Streamer(pescador.cache, short, 5, random_state=0), 10)
 
 
 def test_cache_over_a_long_run_crossing_blocks_of_decisions():
