@@ -20,7 +20,8 @@ import numpy as np
 
 from .exceptions import PescadorError
 
-#: What a ``random_state`` argument may be (api.md A2).
+#: What a ``random_state`` argument may be: None (fresh entropy, or a seeded parent's seed), a
+#: non-negative int (numpy integers too), or a numpy RandomState, Generator or SeedSequence.
 RandomStateLike = (
     None | int | np.integer | np.random.RandomState | np.random.Generator | np.random.SeedSequence
 )

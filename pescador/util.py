@@ -278,6 +278,19 @@ def _warn_on_call(func: Callable[_P, _R], message: str) -> Callable[_P, _R]:
     return wrapper
 
 
+def _warning_decorator(
+    message: Callable[[str], str],
+) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """A decorator: each call of the decorated function emits a :class:`DeprecationWarning`
+    at the caller (see :func:`_warn_on_call`), whose text is ``message(name)`` for the
+    function's dotted ``name``."""
+
+    def decorator(func: Callable[_P, _R]) -> Callable[_P, _R]:
+        return _warn_on_call(func, message(_qualified_name(func)))
+
+    return decorator
+
+
 def moved(
     moved_from: str, version: str, version_removed: str
 ) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
@@ -319,14 +332,12 @@ def moved(
         This alias will be removed in version 4.0.
     """
 
-    def decorator(func: Callable[_P, _R]) -> Callable[_P, _R]:
-        message = (
-            f"{moved_from}\n\tThis function was moved to '{_qualified_name(func)}' in version "
-            f"{version}.\n\tThis alias will be removed in version {version_removed}."
+    return _warning_decorator(
+        lambda name: (
+            f"{moved_from}\n\tThis function was moved to '{name}' in version {version}."
+            f"\n\tThis alias will be removed in version {version_removed}."
         )
-        return _warn_on_call(func, message)
-
-    return decorator
+    )
 
 
 def deprecated(
@@ -344,9 +355,7 @@ def deprecated(
     Returns
     -------
     callable
-        A decorator. The decorated function keeps its name, docstring and signature, and
-        each call emits a :class:`DeprecationWarning` (whose message says the function is
-        "deprecated") before returning the function's result.
+        A decorator like :func:`moved`'s, whose warning says the function is "deprecated".
 
     Examples
     --------
@@ -365,14 +374,12 @@ def deprecated(
         It will be removed in version 4.0.
     """
 
-    def decorator(func: Callable[_P, _R]) -> Callable[_P, _R]:
-        message = (
-            f"{_qualified_name(func)}\n\tDeprecated as of version {version}."
+    return _warning_decorator(
+        lambda name: (
+            f"{name}\n\tDeprecated as of version {version}."
             f"\n\tIt will be removed in version {version_removed}."
         )
-        return _warn_on_call(func, message)
-
-    return decorator
+    )
 
 
 def _qualified_name(func: Callable[..., Any]) -> str:

@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis) of the structural guarantees of the muxes (api.md §5-§9).
+"""Property-based tests (hypothesis) of the structural guarantees of the four muxes.
 
 Items are tagged ``(source, position)`` so that the output can be traced back to its sources.
 These properties hold for every random outcome, so they have no false-failure probability.
@@ -36,7 +36,7 @@ def by_source(items, n):
 
 
 def round_robin_model(sources):
-    """One item from each non-ended source in turn (the reference behaviour of §8)."""
+    """One item from each non-ended source in turn (RoundRobinMux as documented)."""
     iters = [iter(s) for s in sources]
     out = []
     live = list(range(len(sources)))

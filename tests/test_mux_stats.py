@@ -1,4 +1,7 @@
-"""Statistical behaviour of the muxes, tested honestly (design.md "Tests"; api.md A3, A4, §6, §7).
+"""Statistical behaviour of the muxes, tested honestly (design.md "Tests"; docs/compat.md).
+
+What is checked: streamers are activated in proportion to their weights; budgets have mean
+exactly ``rate``; item shares follow the weights, for StochasticMux and ShuffledMux alike.
 
 Every test states the probability that a *correct* library fails it, and that probability is
 derived from a bound, not from a lucky seed:
@@ -11,7 +14,7 @@ derived from a bound, not from a lucky seed:
   ``E[d_j**2 | past] <= v``, ``P(max_{m <= n} |M_m| >= t) <= 2 exp(-t**2 / (2 (n v + b t / 3)))``.
   :func:`freedman` solves this for ``t`` at a given failure probability. Independent draws are
   the special case of Bernstein's inequality; ``b`` and ``v`` are computed exactly from the
-  budget distributions of api.md A4 (see :func:`budget_law`).
+  budget distributions (see :func:`budget_law`).
 * **Exact** distributions where there is one (the Poisson budget sum).
 
 Seeds are fixed, so CI is deterministic; the ``slow``-marked sweeps rerun each check over
@@ -19,14 +22,15 @@ many seeds with the failure probability split between them (union bound), so eac
 as a whole also fails a correct library with probability at most 1e-6.
 
 Instrumentation: every streamer is an endless generator function that records, in an object
-passed as its argument (activation passes the same object, A1), the order in which its
+passed as its argument (activation passes the same object, never a copy), the order in which its
 activations start and how many items each computed (counted *before* each item is handed
-over, so the count is exactly the activation's budget once it has ended: A7).
+over, so the count is exactly the activation's budget once it has ended: no item is computed and
+thrown away).
 
 Which ordering the bounds use. Activations are *opened* (streamer and budget drawn) when a slot
 is filled and *started* at their first item. In ``with_replacement`` mode the streamers of the
 opened activations are i.i.d. draws with probability ``w_i / sum(w)`` and each budget has mean
-``rate`` whatever the streamer (A3, A4), so ``1[I_j = i] R_j - pi_i rate`` and ``R_j - rate``
+``rate`` whatever the streamer, so ``1[I_j = i] R_j - pi_i rate`` and ``R_j - rate``
 are martingale differences in opening order. The first ``K`` started activations are the first
 ``O`` opened ones minus those still waiting in a slot, and ``K <= O <= K + n_active``; the
 maximal form of the inequality covers the random ``O``, and the ``n_active`` activations still
@@ -42,6 +46,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import endless
 from scipy import stats
 
 from pescador import ShuffledMux, StochasticMux, Streamer
@@ -66,8 +71,9 @@ def freedman(n: int, var: float, b: float, delta: float) -> float:
 def budget_law(rate: float, p: float) -> tuple[float, int]:
     """Variance and maximum of a binomial-dist budget when the new slot's share is ``p``.
 
-    A4: ``R = 1 + Binomial(n', q)`` with ``q = 1 - p`` and ``n'`` the randomised rounding of
-    ``(rate - 1) / q`` (so ``E[R] = rate``); ``Var R = E[n'] q p + Var(n') q**2``.
+    The binomial budget is ``R = 1 + Binomial(n', q)`` with ``q = 1 - p`` and ``n'`` the
+    randomised rounding of ``(rate - 1) / q`` (so ``E[R] = rate``);
+    ``Var R = E[n'] q p + Var(n') q**2``.
     """
     q = 1.0 - p
     n_real = (rate - 1.0) / q
@@ -105,7 +111,7 @@ def binomial_contexts(weights, n_active, rate, replace=True):
 
 
 class Recorder:
-    """Activation records shared by reference with every activation (A1)."""
+    """Activation records shared by reference with every activation (activation never copies)."""
 
     def __init__(self, first: int = 0) -> None:
         self.runs: list[list[int]] = []  # [streamer, items computed], in starting order
@@ -124,11 +130,6 @@ def probe(i, rec):
     finally:
         if rank < rec.first:
             rec.first_done += 1
-
-
-def endless(value):
-    while True:
-        yield value
 
 
 def probes(n, rec):
@@ -179,7 +180,7 @@ def check_budget_mean(dist, weights, n_active, rate, mode, seed, delta, k=20_000
     Failure probability of a correct library: at most ``delta``.
     Binomial: ``R_j - rate`` are martingale differences in starting order (module docstring),
     ``|R_j - rate| <= b`` and ``Var <= v`` from :func:`binomial_contexts`; Freedman.
-    Poisson (and binomial with one slot, which falls back to it, A4): ``R - 1`` are i.i.d.
+    Poisson (and binomial with one slot, which falls back to it): ``R - 1`` are i.i.d.
     ``Poisson(rate - 1)``, so their sum is exactly ``Poisson(k (rate - 1))``: an exact test.
     """
     n = len(weights)
@@ -216,7 +217,7 @@ def check_budget_mean(dist, weights, n_active, rate, mode, seed, delta, k=20_000
 
 
 def check_activation_shares(dist, weights, n_active, rate, mode, seed, delta, k=20_000):
-    """Streamers are activated in proportion to their weights (A3).
+    """Streamers are activated in proportion to their weights.
 
     Failure probability: at most ``delta``. In opening order the streamers are i.i.d. draws
     with probabilities ``pi`` (``with_replacement``; also ``single_active`` with one slot, where
@@ -242,7 +243,7 @@ def check_activation_shares(dist, weights, n_active, rate, mode, seed, delta, k=
 
 
 def check_item_shares(dist, weights, n_active, rate, seed, delta, k=30_000):
-    """The long-run share of items from streamer ``i`` is ``pi_i = w_i / sum(w)`` (A3).
+    """The long-run share of items from streamer ``i`` is ``pi_i = w_i / sum(w)``.
 
     ``with_replacement`` mode, endless streamers, run until ``k`` activations have started.
     Failure probability: at most ``delta``.
@@ -250,7 +251,7 @@ def check_item_shares(dist, weights, n_active, rate, seed, delta, k=30_000):
     Derivation. In opening order let ``Y_i = sum_j 1[I_j = i] R_j`` and ``Z = sum_j R_j`` over
     the ``O`` opened activations (``k <= O <= k + A``, ``A = n_active``). Increments of
     ``Y_i - O pi_i rate`` have mean 0 (the streamer is an independent draw and every budget has
-    mean ``rate``, A4), are bounded by ``b_i = max(pi_i rate, Rmax_i - pi_i rate)`` and have
+    mean ``rate``), are bounded by ``b_i = max(pi_i rate, Rmax_i - pi_i rate)`` and have
     conditional variance at most ``pi_i E[R_i**2]``; increments of ``Z - O rate`` are bounded by
     ``max(Rmax - rate, rate - 1)`` with variance at most ``max Var R``. Freedman at
     ``delta / (n + 1)`` each gives ``|Y_i - O pi_i rate| <= t_i`` and ``|Z - O rate| <= t_Z``.
@@ -290,12 +291,12 @@ def check_item_shares(dist, weights, n_active, rate, seed, delta, k=30_000):
 def check_single_active_refills(weights, n_active, seed, alpha, per_group=1500):
     """single_active refills draw ``∝ weight`` among the streamers not active in other slots.
 
-    A3 with the pool of 6.3: when a slot's activation ends its streamer goes back to the pool,
-    so the candidates are every streamer except those running in the *other* slots. Refills
-    are grouped by that set of others; within a group the draws are i.i.d. with the group's
-    restricted proportions (optional skipping: the group is decided before the draw), so the
-    first ``per_group`` draws of each group are multinomial. One chi-square test per group at
-    ``alpha / groups``: failure probability at most ``alpha``.
+    Refills draw by weight from the pool of candidates: when a slot's activation ends its
+    streamer goes back to the pool, so the candidates are every streamer except those running
+    in the *other* slots. Refills are grouped by that set of others; within a group the draws
+    are i.i.d. with the group's restricted proportions (optional skipping: the group is decided
+    before the draw), so the first ``per_group`` draws of each group are multinomial. One
+    chi-square test per group at ``alpha / groups``: failure probability at most ``alpha``.
 
     The others are read from ``stream_idxs_`` of the activated mux (compat.md) just before a
     refill: the ended activation's ``finally`` runs while the mux replaces it, right after its
@@ -375,7 +376,7 @@ def check_exhaustive_orders(weights, n_seeds, first_seed, alpha):
 
 
 def check_shuffled_shares(weights, seed, alpha, n_items=200_000, finite=False):
-    """ShuffledMux draws each item from streamer ``i`` with probability ``w_i / sum(w)`` (§7).
+    """ShuffledMux draws each item from streamer ``i`` with probability ``w_i / sum(w)``.
 
     Every streamer is endless (or restarts at once), so the draws are i.i.d.: chi-square at
     ``alpha`` over the positive-weight streamers, and weight-0 streamers never appear.
@@ -404,7 +405,7 @@ W4 = (1, 2, 3, 4)
         ("binomial", (1, 1, 1, 1), 3, "with_replacement"),
         ("binomial", W4, 3, "with_replacement"),
         ("binomial", W4, 2, "single_active"),
-        ("binomial", W4, 1, "with_replacement"),  # one slot: the Poisson fallback (A4)
+        ("binomial", W4, 1, "with_replacement"),  # one slot: the Poisson fallback
         ("poisson", W4, 3, "with_replacement"),
         ("poisson", (1, 1, 1), 2, "single_active"),
         ("constant", W4, 3, "with_replacement"),
@@ -427,7 +428,7 @@ def test_binomial_budget_mean_other_rates(rate):
 
 
 def exact_binomial_budget_pmf(rate: float, p: float) -> np.ndarray:
-    """The pmf of A4's binomial budget ``R = 1 + Binomial(n', q)`` over ``R - 1 = 0 .. n + 1``
+    """The pmf of the binomial budget ``R = 1 + Binomial(n', q)`` over ``R - 1 = 0 .. n + 1``
     (``n'`` is ``n`` or ``n + 1``, the randomised rounding of ``(rate - 1) / q``)."""
     q = 1.0 - p
     n_real = (rate - 1.0) / q
@@ -450,7 +451,7 @@ def exact_binomial_budget_pmf(rate: float, p: float) -> np.ndarray:
 )
 def test_weighted_binomial_budget_follows_its_law(w_new, w_others, rate):
     """With weights, each budget is drawn afresh from ``p = w_new / (w_new + w_others)``: its
-    distribution is A4's exactly. P(false fail) <= 1e-7 (chi-square, categories with at least
+    distribution is its law exactly. P(false fail) <= 1e-7 (chi-square, categories with at least
     300 expected draws; the tail is pooled)."""
     from pescador._seeds import Seed
 
@@ -527,7 +528,7 @@ def test_shuffled_shares_follow_weights(weights):
 def test_shuffled_shares_follow_weights_with_short_restarting_streams(weights):
     """Streams of 2 to 5 items, restarted whenever they end: shares still follow the weights.
 
-    The ShuffledMux docstring and api.md §7 promise that each item comes from streamer ``i``
+    The ShuffledMux docstring promises that each item comes from streamer ``i``
     with probability proportional to ``weights[i]`` and that ended streams restart at once.
     If discovering the end of a stream costs a draw that yields nothing (pescador 3.0), a
     stream of length ``L`` gets only ``L / (L + 1)`` of its share: with (0, 5, 1, 2.5) the

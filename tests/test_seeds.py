@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import pescador
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-SEEDS = Path(os.environ.get("PESCADOR_SEEDS_DIR") or ROOT.parent / "shared" / "seeds")
+EXAMPLES = REPO / "examples"
+SEEDS = Path(os.environ.get("PESCADOR_SEEDS_DIR") or REPO.parent / "shared" / "seeds")
 
 CHAIN_SCRIPT = EXAMPLES / "chainmux_repeatable_streams.py"
 SAMPLING_SCRIPT = EXAMPLES / "sampling_from_disk.py"

@@ -5,7 +5,7 @@ The property: for any pipeline and any increasing positions ``p1 < p2 < ...``, r
 ``p1``, checkpointing (JSON round trip), resuming, running on to ``p2``, checkpointing, ... gives
 exactly the uninterrupted sequence. It holds for every random outcome, so these tests have no
 false-failure probability. Checkpoints are taken on started iterators (positions >= 1); the
-state of an unstarted iterator is tested in ``test_state.py``.
+state of an unstarted iterator is tested in ``test_checkpoint.py``.
 
 The ``slow`` sweeps checkpoint at *every* position of longer runs, for every mux, mode, dist,
 weights, pruning and rate, over several seeds.
@@ -18,6 +18,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DISTS, MODES, draws, roundtrip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,40 +34,32 @@ from pescador import (
 from pescador.testing import assert_resumable, checkpoint_positions, items_equal
 
 SETTINGS = settings(max_examples=40, deadline=None)
-MODES = ("with_replacement", "single_active", "exhaustive")
-DISTS = ("constant", "binomial", "poisson")
 
 seeds = st.integers(0, 2**32 - 1)
 
 
-def finite(tag, n, rng=ACTIVATION_RNG):
-    for i in range(n):
-        yield (tag, i, int(rng.integers(1000)))
-
-
-def endless(tag, rng=ACTIVATION_RNG):
-    i = 0
-    while True:
-        yield (tag, i, int(rng.integers(1000)))
-        i += 1
-
-
-def as_data(item):
-    tag, i, r = item
-    return {"X": np.array([i, r]), "tag": tag}
-
-
-def data(tag, n, rng=ACTIVATION_RNG):
-    for item in finite(tag, n, rng):
-        yield as_data(item)
+def random_data(tag, n, rng=ACTIVATION_RNG):
+    """Dicts of arrays made of the items of ``draws``."""
+    for tag_, i, r in draws(tag, n, rng):
+        yield {"X": np.array([i, r]), "tag": tag_}
 
 
 def streams_of(lengths):
-    """A streamer per length (None: endless), tagged by index."""
-    return [
-        Streamer(endless, k) if n is None else Streamer(finite, k, n)
-        for k, n in enumerate(lengths)
-    ]
+    """A streamer of ``draws`` per length (None: endless), tagged by index."""
+    return [Streamer(draws, k, n) for k, n in enumerate(lengths)]
+
+
+def stochastic_mux(lens, n_active, rate, weights, mode, dist, prune, seed):
+    return StochasticMux(
+        streams_of(lens),
+        n_active,
+        rate,
+        weights=weights,
+        mode=mode,
+        dist=dist,
+        prune_empty_streams=prune,
+        random_state=seed,
+    )
 
 
 def resumed_in_pieces(stream, total, positions, cycle=False):
@@ -77,7 +70,7 @@ def resumed_in_pieces(stream, total, positions, cycle=False):
     for stop in [*positions, total]:
         it = start(max_iter=total, state=state)
         items += list(itertools.islice(it, stop - len(items)))
-        state = json.loads(json.dumps(it.state_dict(), allow_nan=False))
+        state = roundtrip(it.state_dict())
         it.close()
     items += list(start(max_iter=total, state=state))
     return items
@@ -117,16 +110,7 @@ def stochastic_muxes(draw):
     if weights is not None and not any(weights):
         weights[0] = 1
     prune = draw(st.booleans())
-    return StochasticMux(
-        streams_of(lens),
-        n_active,
-        rate,
-        weights=weights,
-        mode=mode,
-        dist=dist,
-        prune_empty_streams=prune,
-        random_state=draw(seeds),
-    )
+    return stochastic_mux(lens, n_active, rate, weights, mode, dist, prune, draw(seeds))
 
 
 @SETTINGS
@@ -231,7 +215,7 @@ def test_trees_of_muxes_resume_in_pieces(children, seed, total, pick):
 )
 def test_maps_resume_in_pieces(lens, size, partial, n_cache, prob, seed, total, pick):
     mux = StochasticMux(
-        [Streamer(data, k, n) for k, n in enumerate(lens)], 2, 3, random_state=seed
+        [Streamer(random_data, k, n) for k, n in enumerate(lens)], 2, 3, random_state=seed
     )
     batches = Streamer(pescador.buffer_stream, mux, size, partial=partial)
     check_pieces(batches, total, pick.draw(positions_in(total)))
@@ -265,16 +249,7 @@ def test_every_position_of_every_stochastic_configuration(mode, dist, seed):
         for prune in (True, False):
             for rate in (None, 1, 2.5, 16):
                 for n_active in (1, 3, 7):
-                    mux = StochasticMux(
-                        streams_of(lens),
-                        n_active,
-                        rate,
-                        weights=weights,
-                        mode=mode,
-                        dist=dist,
-                        prune_empty_streams=prune,
-                        random_state=seed,
-                    )
+                    mux = stochastic_mux(lens, n_active, rate, weights, mode, dist, prune, seed)
                     items = assert_resumable(mux, 150, positions=range(1, 151))
                     assert items == list(mux.iterate(max_iter=150))
 
@@ -304,7 +279,7 @@ def test_every_position_of_the_other_muxes_and_cycles(seed):
         items = assert_resumable(stream, 300, positions=range(1, 301), cycle=True)
         assert items == list(stream.cycle(max_iter=300))
     # Unseeded (a Streamer has no seed of its own): resumes its own iteration, pass after pass.
-    assert_resumable(Streamer(finite, "a", 7), 300, positions=range(1, 301), cycle=True)
+    assert_resumable(Streamer(draws, "a", 7), 300, positions=range(1, 301), cycle=True)
 
 
 @pytest.mark.slow

@@ -15,13 +15,13 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, draws, endless, letters
 
 import pescador
-from pescador import ACTIVATION_RNG, ShuffledMux, StochasticMux, Streamer
+from pescador import ShuffledMux, StochasticMux, Streamer
 from pescador.testing import (
     assert_proportions,
     assert_restartable,
@@ -30,23 +30,6 @@ from pescador.testing import (
     hoeffding_tolerance,
     items_equal,
 )
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def letters(tag, n):
-    for i in range(n):
-        yield f"{tag}{i}"
-
-
-def draws(tag, rng=ACTIVATION_RNG):
-    while True:
-        yield (tag, int(rng.integers(1 << 30)))
-
-
-def endless(tag):
-    while True:
-        yield {"tag": tag}
 
 
 class OffByOne:
@@ -273,7 +256,9 @@ def test_checkpoint_positions():
 
 # --------------------------------------------------------------------------- proportions
 def shuffled(weights, seed=0):
-    return ShuffledMux([Streamer(endless, t) for t in "abc"], weights=weights, random_state=seed)
+    return ShuffledMux(
+        [Streamer(endless, {"tag": t}) for t in "abc"], weights=weights, random_state=seed
+    )
 
 
 def test_proportions_pass_on_independent_draws():
@@ -303,7 +288,7 @@ def test_proportions_of_a_stochastic_mux_with_its_correlation():
     """Runs of about ``rate`` items from one streamer: ``correlation = 2 * rate`` (the rule
     of thumb documented). The shares are 1/4, 1/2, 1/4 in the long run."""
     mux = StochasticMux(
-        [Streamer(endless, t) for t in "abc"], 2, 8, weights=[1, 2, 1], random_state=4
+        [Streamer(endless, {"tag": t}) for t in "abc"], 2, 8, weights=[1, 2, 1], random_state=4
     )
     expected = {"a": 0.25, "b": 0.5, "c": 0.25}
     assert_proportions(mux, "tag", expected, n=40_000, correlation=16)

@@ -254,6 +254,15 @@ def test_rename_kw_at_module_level():
 # --------------------------------------------------------------------------- deprecated
 
 
+def assert_warning_points_at_caller(decorated):
+    """The warning of ``decorated(0)`` names the line that called it."""
+    with pytest.warns(DeprecationWarning) as record:
+        decorated(0)
+        line = inspect.currentframe().f_lineno - 1
+    assert record[0].filename == __file__
+    assert record[0].lineno == line
+
+
 @deprecated("2.5", "4.0")
 def _old_add(a, b=10):
     """Add two numbers."""
@@ -283,11 +292,7 @@ def test_deprecated_warns_on_every_call():
 
 
 def test_deprecated_warning_points_at_caller():
-    with pytest.warns(DeprecationWarning) as record:
-        _old_add(0)
-        line = inspect.currentframe().f_lineno - 1
-    assert record[0].filename == __file__
-    assert record[0].lineno == line
+    assert_warning_points_at_caller(_old_add)
 
 
 def test_deprecated_keeps_metadata():
@@ -375,11 +380,7 @@ def test_moved_message():
 
 
 def test_moved_warning_points_at_caller():
-    with pytest.warns(DeprecationWarning) as record:
-        _triple(0)
-        line = inspect.currentframe().f_lineno - 1
-    assert record[0].filename == __file__
-    assert record[0].lineno == line
+    assert_warning_points_at_caller(_triple)
 
 
 def test_moved_keeps_metadata():

@@ -370,15 +370,12 @@ def keras_tuples(
     PescadorError
         At the call, if neither side names a key, or a side is not None, a str, a list or
         a tuple.
-    DataError
-        At an item that cannot be indexed by a key (``TypeError``, chained as ``__cause__``).
-    KeyError
-        At an item lacking one of the keys.
+    DataError, KeyError
+        At an item, as for :func:`tuples`.
 
     Notes
     -----
-    Order: the input's, one pair per item. Finite when the input is; ends when it ends. No
-    randomness. State: that of its input.
+    As for :func:`tuples`, with one pair per item.
 
     Examples
     --------
