@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._seeds import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
-from ..core import Streamer, StreamIterator
+from ..core import Streamer, _Plan
 from ..exceptions import PescadorError
 from . import _slots
 from ._loop import _mux_loop, _MuxIterator
@@ -90,8 +90,7 @@ class BaseMux(Streamer):
         name = type(self).__name__
         self.streamers = _as_streamers(streamers, name)
         self.random_state = check_random_state(random_state)
-        self.active_count_ = 0
-        self.stream_: Iterator[Any] | None = None
+        self._init_stream(_Plan.own())
         self._active_policy: _slots.Slots | None = None
 
     def __repr__(self) -> str:
@@ -122,20 +121,11 @@ class BaseMux(Streamer):
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
 
-    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
-        it = _MuxIterator(self, None, seed, False)
-        return it, iter(it).__next__
-
-    def __enter__(self) -> BaseMux:
-        if self.stream_ is not None:
-            return self
+    def _enter_items(self, activated: Streamer) -> Iterator[Any]:
+        assert isinstance(activated, BaseMux)
         policy = self._policy(resolve_seed(self.random_state, None), None)
-        activated = copy.copy(self)
-        activated.stream_ = _mux_loop(policy)
-        activated.active_count_ = 0
         activated._active_policy = policy
-        self.active_count_ += 1
-        return activated
+        return _mux_loop(policy)
 
     # Compatibility views of an activated copy (``with mux as active:``).
     @property
@@ -425,8 +415,8 @@ class ChainMux(BaseMux):
         if callable(streamers) and not isinstance(streamers, Iterable):
             self.streamers: Any = streamers
             self.random_state = check_random_state(random_state)
-            self.active_count_ = 0
-            self.stream_ = None
+            self._init_stream(_Plan.own())
+            self._active_policy = None
         else:
             super().__init__(streamers, random_state)
         self.mode = _check_choice(mode, ("exhaustive", "cycle"), "mode", type(self).__name__)

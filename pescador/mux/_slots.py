@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from .._seeds import Seed
-from ..core import Streamer, StreamIterator, load_state_of
+from ..core import Streamer, StreamIterator
 from ..exceptions import add_note
 from ._draws import EqualSlots, WeightedSlots
 
@@ -127,15 +127,13 @@ class Slots:
         cid = self.opened
         self.opened = cid + 1
         try:
-            child, pull = (self.streamers[i] if stream is None else stream)._open_child(
+            child, items = (self.streamers[i] if stream is None else stream)._open_child(
                 (self.seed, cid)
             )
         except Exception as exc:
             add_note(exc, self.describe(i))
             raise
-        # pull is the bound __next__ of the child's C-level item iterator: keep the iterator,
-        # for the loop's next() (a builtin call costs less than a bound method's).
-        self.sources[k] = pull.__self__  # type: ignore[attr-defined]
+        self.sources[k] = items
         self.left[k] = budget
         self.iters[k] = child
         self.idx[k] = i
@@ -145,11 +143,9 @@ class Slots:
         """Restore slot ``k`` from its checkpoint ``entry`` (see :meth:`slot_state`)."""
         i, budget, cid, state = entry
         try:
-            child = (self.streamers[i] if stream is None else stream)._iterate(
-                None, (self.seed, cid), False
+            child, source = (self.streamers[i] if stream is None else stream)._open_child(
+                (self.seed, cid), state
             )
-            load_state_of(child, state)
-            source = iter(child)
         except Exception as exc:
             add_note(exc, self.describe(i))
             raise

@@ -18,7 +18,7 @@ from typing import Any
 from .. import transport as _transport
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import check_start_method
-from ..core import Streamer, StreamIterator
+from ..core import Streamer, StreamIterator, _Plan
 from ..exceptions import PescadorError, WorkerError
 from ..mux._draws import Uniforms
 from ._worker import worker_main
@@ -452,9 +452,7 @@ class ParallelStreamer(Streamer):
         self.start_method = start_method
         self.snapshot_every = float(snapshot_every)
         self.shm_limit = shm_limit
-        self.active_count_ = 0
-        self.stream_ = None
-        self._plan = (0, (), stream)
+        self._init_stream(_Plan.own(stream))
 
     def __repr__(self) -> str:
         return f"ParallelStreamer({self.stream!r}, n_workers={self.n_workers})"
