@@ -40,7 +40,8 @@ class _StreamerIterator(StreamIterator[Any]):
         seed: InheritedSeed = None,
         counted: bool = True,
     ) -> None:
-        super().__init__(max_iter, seed)
+        # (Not super(): this runs once per activation of a mux's child, and super() costs more.)
+        StreamIterator.__init__(self, max_iter, seed)
         self._stream = stream
         self._counted = counted
         self._seeded = False

@@ -1,4 +1,5 @@
-"""The private block-drawn streams behind the muxes' per-item decisions (pescador/_draws.py).
+"""The private block-drawn streams behind the muxes' per-item decisions (pescador/mux/_draws.py,
+pescador/mux/_slot_draws.py).
 
 These tests use the streams directly, with seeded numpy generators. Exactness is checked
 against the same uniforms read straight from an identical generator; resumption against the
@@ -20,15 +21,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pescador.mux._draws import (
-    BLOCK,
-    EqualSlots,
-    Mapped,
-    Uniforms,
-    WeightedSlots,
-    indices,
-    searched,
-)
+from pescador.mux._draws import BLOCK, Mapped, Uniforms, indices, searched
+from pescador.mux._slot_draws import EqualSlotDraws, WeightedSlotDraws
 
 ALPHA = 1e-7
 
@@ -128,7 +122,7 @@ def test_streams_sharing_a_generator_resume_exactly():
 
 
 def test_equal_slots_stay_in_range_as_slots_die():
-    s = EqualSlots(np.random.default_rng(0))
+    s = EqualSlotDraws(np.random.default_rng(0))
     s.reset([2.0] * 8)
     assert s.total == 16.0
     seen = []
@@ -157,7 +151,7 @@ def weighted_counts(slots, n_draws):
 )
 def test_weighted_draws_follow_weights(weights, capacity, thinning):
     """P(false fail) <= 1e-7 (chi-square; >= 300 expected per slot)."""
-    s = WeightedSlots(np.random.default_rng(11), capacity)
+    s = WeightedSlotDraws(np.random.default_rng(11), capacity)
     s.reset(list(weights))
     n_draws = int(300 * sum(weights) / min(weights)) + 1
     counts = weighted_counts(s, n_draws)
@@ -171,7 +165,7 @@ def test_weighted_draws_follow_weights(weights, capacity, thinning):
 def test_weighted_draws_follow_changed_weights(seed, capacity):
     """Weights changed and a slot removed mid-block: the draws after the changes follow the
     new weights. P(false fail) <= 1e-7 each (chi-square)."""
-    s = WeightedSlots(np.random.default_rng(seed), capacity)
+    s = WeightedSlotDraws(np.random.default_rng(seed), capacity)
     s.reset([1.0, 1.0, 1.0, 1.0, 1.0])
     list(islice(s.stream, 100))  # mid-block
     s.set(1, 3.0)  # a larger weight than any before
@@ -189,12 +183,12 @@ def test_weighted_draws_follow_changed_weights(seed, capacity):
 def test_weighted_draws_depend_on_the_live_weights_only(capacity):
     """Canonical draws: the same live weights, reached by different histories (including
     switches between thinning and bisection), draw the same slots from the same uniforms."""
-    a = WeightedSlots(np.random.default_rng(8), capacity)
+    a = WeightedSlotDraws(np.random.default_rng(8), capacity)
     a.reset([1.0, 2.0, 3.0, 0.5])
     list(islice(a.stream, 700))
     for k, x in [(0, 90.0), (3, 0.01), (0, 1.0), (3, 4.0), (1, 0.2)]:
         a.set(k, x)
-    b = WeightedSlots(np.random.default_rng(8), capacity)
+    b = WeightedSlotDraws(np.random.default_rng(8), capacity)
     b.reset([1.0, 0.2, 3.0, 4.0])
     b.load(a.state())
     assert list(islice(a.stream, 3000)) == list(islice(b.stream, 3000))
@@ -204,7 +198,7 @@ def test_weighted_draws_depend_on_the_live_weights_only(capacity):
 @pytest.mark.parametrize("k", [0, 1, 300, BLOCK - 1, 1700])
 def test_weighted_draws_resume_exactly(weights, k):
     def build(seed):
-        s = WeightedSlots(np.random.default_rng(seed), 4)
+        s = WeightedSlotDraws(np.random.default_rng(seed), 4)
         s.reset(list(weights))
         return s
 
@@ -231,7 +225,7 @@ def test_weighted_draws_resume_exactly(weights, k):
 
 
 def test_weighted_stream_ends_when_stopped():
-    s = WeightedSlots(np.random.default_rng(0), 2)
+    s = WeightedSlotDraws(np.random.default_rng(0), 2)
     s.reset([1.0, 2.0])
     next(s.stream)
     s.stop()

@@ -356,13 +356,13 @@ _PREFETCH_BYTES = 64 << 20
 def _shares(stream: Any, k: int) -> list[float]:
     """The weight of each worker's share of the stream's outermost mux (equal if none)."""
     from ..mux import BaseMux
+    from ..mux._args import weights_or_uniform
 
     mux = _outermost_mux(stream)
     if mux is None:
         return [1.0] * k
-    weights = getattr(mux, "weights", None)
     n = len(mux.streamers) if isinstance(mux.streamers, list) else k
-    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    w = weights_or_uniform(getattr(mux, "weights", None), n).tolist()
     assert isinstance(mux, BaseMux)
     return [sum(w[i::k]) for i in range(k)]
 
