@@ -10,19 +10,25 @@ draws per category: each fails a correct implementation with probability at most
 
 from __future__ import annotations
 
+import bisect
 import gc
+import inspect
+import itertools
 import json
 import math
+import textwrap
 import weakref
 from bisect import bisect_right
 from itertools import islice
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from pescador.mux._draws import BLOCK, Mapped, Uniforms, indices, searched
-from pescador.mux._slot_draws import EqualSlotDraws, WeightedSlotDraws
+from pescador.mux._slot_draws import MAX_TRIALS, EqualSlotDraws, WeightedSlotDraws
 
 ALPHA = 1e-7
 
@@ -230,3 +236,173 @@ def test_weighted_stream_ends_when_stopped():
     next(s.stream)
     s.stop()
     assert list(s.stream) == []
+
+
+# ------------------------------------------------------------- the docstrings' references
+#
+# Each draw stream's docstring gives a pure-Python reference: the same numbers from the same
+# uniforms. These tests run the code of the docstring itself against the stream, over many
+# random weights and histories of weight changes (hypothesis).
+
+REFERENCE_SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def docstring_reference(obj):
+    """The function defined in the first ``::`` code block of ``obj``'s docstring."""
+    lines = inspect.getdoc(obj).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("::")) + 1
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith(" "):
+            break
+        block.append(line)
+    namespace = {
+        "BLOCK": BLOCK,
+        "MAX_TRIALS": MAX_TRIALS,
+        "bisect": bisect,
+        "itertools": itertools,
+        "math": math,
+    }
+    exec(textwrap.dedent("\n".join(block)), namespace)
+    functions = [v for v in namespace.values() if inspect.isfunction(v)]
+    assert len(functions) == 1
+    return functions[0]
+
+
+uniforms_reference = docstring_reference(Uniforms)
+mapped_reference = docstring_reference(Mapped)
+index_reference = docstring_reference(indices)
+search_reference = docstring_reference(searched)
+equal_slot_reference = docstring_reference(EqualSlotDraws)
+weighted_slot_reference = docstring_reference(WeightedSlotDraws)
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, n=st.integers(0, 3 * BLOCK))
+def test_uniforms_match_their_reference(seed, n):
+    u = Uniforms(np.random.default_rng(seed))  # (its stream ends when it is dropped)
+    reference = uniforms_reference(np.random.default_rng(seed))
+    assert list(islice(u.stream, n)) == list(islice(reference, n))
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 50), changes=st.lists(st.integers(1, 50), max_size=4))
+def test_indices_match_their_reference_through_remaps(seed, n, changes):
+    """Mapped(indices(n)) is mapped(gen, indices(n)); after remap(indices(m)), every later
+    uniform gives index(u, m): none is skipped or used twice."""
+    gen = np.random.default_rng(seed)
+    m = Mapped(gen, indices(n))
+    fixed = mapped_reference(np.random.default_rng(seed), indices(n))
+    us = uniforms_reference(np.random.default_rng(seed))
+    got, expected = [], []
+    for step, size in enumerate([n, *changes]):
+        if step:
+            m.remap(indices(size))
+        length = 700 * (step + 1)
+        got += islice(m.stream, length)
+        expected += [index_reference(u, size) for u in islice(us, length)]
+    assert got == expected
+    again = Mapped(np.random.default_rng(seed), indices(n))
+    assert list(islice(again.stream, 2500)) == list(islice(fixed, 2500))
+
+
+@REFERENCE_SETTINGS
+@given(
+    seed=SEEDS,
+    pmf=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=10),
+    scale=st.floats(0.5, 2.0),
+    with_values=st.booleans(),
+)
+def test_searched_matches_its_reference(seed, pmf, scale, with_values):
+    table = np.cumsum(pmf)
+    table[-1] = math.inf
+    values = np.arange(len(table)) * 3 + 1 if with_values else None
+    m = Mapped(np.random.default_rng(seed), searched(table, scale, values))
+    us = uniforms_reference(np.random.default_rng(seed))
+    expected = [search_reference(u, table, scale, values) for u in islice(us, 2000)]
+    assert list(islice(m.stream, 2000)) == expected
+
+
+def slot_histories(max_slots):
+    """Live weights, a capacity, and changes at draw positions: (position, k, weight) sets
+    slot k's weight, (position, k, None) removes slot k (never the last live one)."""
+
+    @st.composite
+    def build(draw):
+        weights = draw(
+            st.lists(
+                st.one_of(st.floats(0.05, 10.0), st.sampled_from([1.0, 50.0, 1e-3])),
+                min_size=1,
+                max_size=max_slots,
+            )
+        )
+        capacity = len(weights) + draw(st.integers(0, 6))
+        positions = sorted(draw(st.lists(st.integers(0, 2500), max_size=8)))
+        changes, live = [], len(weights)
+        for position in positions:
+            k = draw(st.integers(0, 10**6))
+            if live > 1 and draw(st.booleans()):
+                changes.append((position, k % live, None))
+                live -= 1
+            else:
+                changes.append((position, k % live, draw(st.floats(0.05, 10.0))))
+        return weights, capacity, changes
+
+    return build()
+
+
+def run_against_reference(draws, reference, weights, changes, seed, n=3000):
+    """The stream's draws and the reference's, with the same changes at the same draws."""
+    draws.reset(list(weights))
+    us = uniforms_reference(np.random.default_rng(seed))
+    w = list(weights)
+    got, expected = [], []
+    pending = list(changes)
+    for position in range(n):
+        while pending and pending[0][0] == position:
+            _, k, weight = pending.pop(0)
+            if weight is None:
+                draws.remove(k)
+                w[k] = w[-1]
+                w.pop()
+            else:
+                draws.set(k, weight)
+                w[k] = weight
+        got.append(next(draws.stream))
+        expected.append(reference(us, w))
+    assert draws.w == w
+    return got, expected
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, history=slot_histories(12))
+def test_weighted_slot_draws_match_their_reference(seed, history):
+    weights, capacity, changes = history
+    draws = WeightedSlotDraws(np.random.default_rng(seed), capacity)
+    got, expected = run_against_reference(
+        draws,
+        lambda us, w: weighted_slot_reference(us, w, capacity),
+        weights,
+        changes,
+        seed,
+    )
+    assert got == expected
+
+
+@REFERENCE_SETTINGS
+@given(
+    seed=SEEDS,
+    n=st.integers(1, 40),
+    removals=st.lists(st.tuples(st.integers(0, 2500), st.integers(0, 10**6)), max_size=6),
+)
+def test_equal_slot_draws_match_their_reference(seed, n, removals):
+    changes, live = [], n
+    for position, k in sorted(removals):
+        if live > 1:
+            changes.append((position, k % live, None))
+            live -= 1
+    draws = EqualSlotDraws(np.random.default_rng(seed))
+    got, expected = run_against_reference(draws, equal_slot_reference, [2.5] * n, changes, seed)
+    assert got == expected
