@@ -14,19 +14,17 @@ nanoseconds per item to the wrapped generator.
 from __future__ import annotations
 
 import copy
-import enum
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from types import GeneratorType
 from typing import Any, TypeVar
 
-from ._activation_rng import ACTIVATION_RNG, rng_parameters
 from ._iterator import _LIVE, StreamIterator
 from ._iterator import load_state_of as load_state_of  # (re-exported for the maps)
 from ._iterator import state_of as state_of
 from ._passes import _CycleIterator, _StreamerIterator
+from ._plan import _CALL, _ITER, _NESTED, ACTIVATION_RNG, _How, _Plan, rng_parameters
 from ._seeds import InheritedSeed, resolve_seed
 from .exceptions import PescadorError
 
@@ -58,58 +56,6 @@ def iterator_factory(func: _F) -> _F:
     """
     setattr(func, FACTORY_MARK, True)
     return func
-
-
-class _How(enum.Enum):
-    """How a stream starts an activation."""
-
-    CALL = "call"  # call the generator function (or iterator factory) with args and kwargs
-    NESTED = "nested"  # call the wrapped stream with args and kwargs (its max_iter, cycle)
-    ITER = "iter"  # call iter() on the iterable
-    OWN = "own"  # the subclass builds its own iterators (_iterate): muxes, ParallelStreamer...
-
-
-# For tests once per activation: reading an Enum class's member costs about 100 ns.
-_CALL, _NESTED, _ITER = _How.CALL, _How.NESTED, _How.ITER
-
-
-@dataclass(frozen=True, eq=False)
-class _Plan:
-    """How a stream starts an activation, decided once, when its source is set.
-
-    Attributes
-    ----------
-    how : _How
-    target : Any
-        What it draws from: a generator function, an iterable or a stream; ``None`` for a
-        mux, which draws from its ``streamers``.
-    rng_parameters : tuple of (str, int)
-        ``(name, position)`` of the generator function's parameters that default to
-        :data:`ACTIVATION_RNG`.
-    direct : bool
-        Whether an activation is a plain call of a generator function (no
-        ``ACTIVATION_RNG``): a mux then opens it without the general path.
-    """
-
-    how: _How
-    target: Any = None
-    rng_parameters: tuple[tuple[str, int], ...] = ()
-    direct: bool = False
-
-    @classmethod
-    def of(cls, streamer: Any) -> _Plan:
-        """The plan of a :class:`Streamer` over ``streamer``."""
-        if isinstance(streamer, Streamer):
-            return cls(_NESTED, streamer)
-        if callable(streamer):
-            wanted = rng_parameters(streamer)
-            return cls(_CALL, streamer, wanted, direct=not wanted)
-        return cls(_ITER, streamer)
-
-    @classmethod
-    def own(cls, target: Any = None) -> _Plan:
-        """The plan of a subclass that builds its own iterators (over ``target``, if any)."""
-        return cls(_How.OWN, target)
 
 
 class Streamer:
@@ -166,7 +112,7 @@ class Streamer:
                 "`streamer` must be an iterable or callable function that returns an iterable "
                 f"object; got {streamer!r}"
             )
-        self._init_stream(_Plan.of(streamer), args, kwargs)
+        self._init_stream(_plan_of(streamer), args, kwargs)
 
     def _init_stream(
         self,
@@ -179,7 +125,7 @@ class Streamer:
         Parameters
         ----------
         plan : _Plan
-            How an activation starts: ``_Plan.of(streamer)`` for a source, or
+            How an activation starts: ``_plan_of(streamer)`` for a source, or
             ``_Plan.own(target)`` for a subclass that builds its own iterators.
         args, kwargs
             What the source is called with.
@@ -210,7 +156,7 @@ class Streamer:
     @streamer.setter
     def streamer(self, streamer: Any) -> None:
         own = self._plan.how is _How.OWN
-        self._plan = _Plan.own(streamer) if own else _Plan.of(streamer)
+        self._plan = _Plan.own(streamer) if own else _plan_of(streamer)
 
     # -- activation -------------------------------------------------------------------------
     def _source(self, seed: InheritedSeed) -> Iterable[Any]:
@@ -379,6 +325,16 @@ class Streamer:
     def __iter__(self) -> Iterator[Any]:
         """A plain, fast iterator over one pass (use :meth:`iterate` for the stateful object)."""
         return iter(self.iterate())
+
+
+def _plan_of(streamer: Any) -> _Plan:
+    """The plan of a :class:`Streamer` over ``streamer``."""
+    if isinstance(streamer, Streamer):
+        return _Plan(_NESTED, streamer)
+    if callable(streamer):
+        wanted = rng_parameters(streamer)
+        return _Plan(_CALL, streamer, wanted, direct=not wanted)
+    return _Plan(_ITER, streamer)
 
 
 def _resumed(it: StreamIterator[Any], state: _Checkpoint) -> StreamIterator[Any]:

@@ -1,15 +1,65 @@
-"""ACTIVATION_RNG: the default that asks a Streamer for a per-activation random generator.
+"""How a Streamer starts an activation (its plan), and ACTIVATION_RNG (private).
 
-Re-exported by :mod:`pescador.core` (and :mod:`pescador`), where it is documented and pickled.
+A Streamer decides once, when its source is set, how each activation starts: call a generator
+function, call a wrapped stream, iterate an iterable, or (for the subclasses that build their
+own iterators) none of these. A generator function's parameters that default to
+:data:`ACTIVATION_RNG` get a seeded generator per activation.
+
+:data:`ACTIVATION_RNG` is re-exported by :mod:`pescador.core` (and :mod:`pescador`), the module
+that pickles name.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["ACTIVATION_RNG", "rng_parameters"]
+
+
+class _How(enum.Enum):
+    """How a stream starts an activation."""
+
+    CALL = "call"  # call the generator function (or iterator factory) with args and kwargs
+    NESTED = "nested"  # call the wrapped stream with args and kwargs (its max_iter, cycle)
+    ITER = "iter"  # call iter() on the iterable
+    OWN = "own"  # the subclass builds its own iterators (_iterate): muxes, ParallelStreamer...
+
+
+# For tests once per activation: reading an Enum class's member costs about 100 ns.
+_CALL, _NESTED, _ITER = _How.CALL, _How.NESTED, _How.ITER
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """How a stream starts an activation, decided once, when its source is set.
+
+    Attributes
+    ----------
+    how : _How
+    target : Any
+        What it draws from: a generator function, an iterable or a stream; ``None`` for a
+        mux, which draws from its ``streamers``.
+    rng_parameters : tuple of (str, int)
+        ``(name, position)`` of the generator function's parameters that default to
+        :data:`ACTIVATION_RNG`.
+    direct : bool
+        Whether an activation is a plain call of a generator function (no
+        ``ACTIVATION_RNG``): a mux then opens it without the general path.
+    """
+
+    how: _How
+    target: Any = None
+    rng_parameters: tuple[tuple[str, int], ...] = ()
+    direct: bool = False
+
+    @classmethod
+    def own(cls, target: Any = None) -> _Plan:
+        """The plan of a subclass that builds its own iterators (over ``target``, if any)."""
+        return cls(_How.OWN, target)
 
 
 class _ActivationRNG:
