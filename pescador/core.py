@@ -178,7 +178,7 @@ class Streamer:
             return plan.target._call(self.args, self.kwargs, seed)
         if how is _ITER:
             return iter(plan.target)
-        return self._iterate(None, seed, False)
+        return self._iterate(None, seed, False)  # a subclass's own iterator
 
     def _with_rngs(
         self, wanted: tuple[tuple[str, int], ...], seed: InheritedSeed
