@@ -75,7 +75,7 @@ class _Activation:
         self.source: Any = source
         self.live = True
         if owner is not None:
-            owner.active_count_ += 1
+            owner._acquire()
             live = _LIVE.get(owner)
             if live is None:
                 live = _LIVE[owner] = weakref.WeakSet()
@@ -101,7 +101,7 @@ class _Activation:
             source, self.source = self.source, iter(())
             owner, self.owner = self.owner, None
             if owner is not None:
-                owner.active_count_ -= 1
+                owner._release()
             close = getattr(source, "close", None)
             if close is not None:
                 close()
@@ -111,7 +111,7 @@ class _Activation:
             self.live = False
             owner = self.owner
             if owner is not None:
-                owner.active_count_ -= 1
+                owner._release()
 
 
 class StreamIterator(Generic[_T]):

@@ -16,21 +16,16 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import GeneratorType
 from typing import Any, TypeVar
 
-from . import _state
-from ._iterator import (
-    _EMPTY,
-    _LIVE,
-    StreamIterator,
-    check_max_iter,
-    load_state_of,
-    state_of,
-)
-from ._seeds import InheritedSeed, Seed, resolve_seed
+from ._iterator import _LIVE, StreamIterator
+from ._iterator import load_state_of as load_state_of  # (re-exported for the maps)
+from ._iterator import state_of as state_of
+from ._passes import _CycleIterator, _StreamerIterator
+from ._plan import _CALL, _ITER, _NESTED, ACTIVATION_RNG, _How, _Plan, rng_parameters
+from ._seeds import InheritedSeed, resolve_seed
 from .exceptions import PescadorError
 
 __all__ = [
@@ -42,14 +37,14 @@ __all__ = [
     "streamable",
 ]
 
-#: How a Streamer starts an activation (see Streamer.streamer).
-_NESTED, _CALL, _ITER = 0, 1, 2
-
 #: Marks a callable that returns a pescador iterator (the maps), so Streamer accepts it.
 FACTORY_MARK = "__pescador_iterator_factory__"
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: A checkpoint to continue from (see StreamIterator.state_dict), or None.
+_Checkpoint = Mapping[str, Any] | None
+_S = TypeVar("_S", bound="Streamer")
 
 
 def iterator_factory(func: _F) -> _F:
@@ -61,138 +56,6 @@ def iterator_factory(func: _F) -> _F:
     """
     setattr(func, FACTORY_MARK, True)
     return func
-
-
-class _StreamerIterator(StreamIterator[Any]):
-    """One activation of a :class:`Streamer`.
-
-    ``counted`` says whether it counts in the stream's ``active``: iterations a mux makes of
-    its children do not, as in pescador 3.0 where muxes worked on copies.
-
-    State: the items delivered; the source's own state if it can describe its position (a
-    pescador iterator, or any object with ``state_dict``/``load_state_dict``), else the source
-    is re-run and the delivered items skipped; and the activation's seed if the generator
-    function asked for an :data:`ACTIVATION_RNG`.
-    """
-
-    __slots__ = ("_counted", "_seeded", "_stream")
-
-    kind = "Streamer"
-
-    def __init__(
-        self,
-        stream: Streamer,
-        max_iter: Any = None,
-        seed: InheritedSeed = None,
-        counted: bool = True,
-    ) -> None:
-        self._limit = None if max_iter is None else check_max_iter(max_iter)
-        self._seed = seed
-        self._fast = None
-        self._tally = None
-        self._source = None
-        self._activation = None
-        self._resume = None
-        self._stream = stream
-        self._counted = counted
-        self._seeded = False
-
-    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
-        stream = self._stream
-        if stream.stream_ is not None:
-            return stream.stream_, None
-        resume = self._resume
-        if resume is not None and "seed" in resume:
-            self._seed = Seed.from_json(resume["seed"])
-            self._seeded = True
-        elif stream._plan[1]:
-            self._seed = resolve_seed(None, self._seed)
-            self._seeded = True
-        source = stream._source(self._seed)
-        if resume is not None and not resume.get("done"):
-            if "source" in resume:
-                load_state_of(source, resume["source"])
-            else:
-                source = iter(source)
-                _state.skip(source, resume["n"], repr(stream))
-        elif resume is not None:
-            source = _EMPTY
-        return source, stream if self._counted else None
-
-    def _own_state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        if self._seeded and isinstance(self._seed, Seed):
-            state["seed"] = self._seed.to_json()
-        source = state_of(self._source)
-        if source is not None:
-            state["source"] = source
-        return state
-
-
-class _CycleIterator(_StreamerIterator):
-    """Endless passes over a stream; ends after a pass that yields nothing.
-
-    Randomness: one seed for the cycle (inherited, or fresh from numpy's global RNG); pass
-    ``k`` inherits ``seed.child(k)``, so unseeded passes differ from each other and a seeded
-    stream replays its own seed every pass.
-
-    State: the items delivered, the cycle's seed, and the current pass (its number and its
-    own state).
-    """
-
-    __slots__ = ("_position",)
-
-    kind = "cycle"
-    _position: list[Any]
-
-    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
-        # [pass number, current pass]: shared with the passes generator, which must not hold
-        # the iterator itself (a cycle would keep a dropped iterator alive until gc).
-        self._position = [0, None]
-        resume = self._resume
-        if resume is not None and resume.get("done"):
-            return _EMPTY, None
-        if resume is not None and "seed" in resume:
-            self._seed = Seed.from_json(resume["seed"])
-        else:
-            self._seed = resolve_seed(None, self._seed)
-        passes = _passes(self._stream, self._seed, self._counted, resume, self._position)
-        return passes, None
-
-    def _own_state(self) -> dict[str, Any]:
-        number, current = self._position
-        assert isinstance(self._seed, Seed)
-        return {
-            "seed": self._seed.to_json(),
-            "pass": number,
-            "current": None if current is None else current._state_dict(),
-        }
-
-
-def _passes(
-    stream: Streamer,
-    seed: Seed,
-    counted: bool,
-    resume: Mapping[str, Any] | None,
-    position: list[Any],
-) -> Iterator[Any]:
-    """The items of a cycle: pass after pass, until a pass yields nothing."""
-    if resume is not None:
-        position[0] = resume["pass"]
-    while True:
-        one_pass = stream._iterate(None, (seed, position[0]), counted)
-        if resume is not None:
-            if resume["current"] is not None:
-                one_pass._load(resume["current"])
-            resume = None
-        position[1] = one_pass
-        try:
-            yield from one_pass
-        finally:
-            one_pass.close()
-        if not one_pass.items_delivered:
-            return
-        position[0] += 1
 
 
 class Streamer:
@@ -233,6 +96,10 @@ class Streamer:
     Order: the source's own. Finite when the source is, unless cycled; ``cycle()`` of a stream
     that yields nothing ends instead of spinning. No randomness of its own. State: the number of
     items delivered (and the state of a nested pescador stream).
+
+    Subclasses (the muxes, ``ParallelStreamer``, ``ZMQStreamer``) validate their own arguments,
+    then call :meth:`_init_stream` with ``_Plan.own(...)``, and build their iterators in
+    :meth:`_iterate`; the rest (``with``, ``active``, opening as a mux's child) is shared.
     """
 
     def __init__(self, streamer: Any, *args: Any, **kwargs: Any) -> None:
@@ -245,9 +112,27 @@ class Streamer:
                 "`streamer` must be an iterable or callable function that returns an iterable "
                 f"object; got {streamer!r}"
             )
-        self.streamer = streamer
+        self._init_stream(_plan_of(streamer), args, kwargs)
+
+    def _init_stream(
+        self,
+        plan: _Plan,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Set the fields that every stream has: the one constructor path of all of them.
+
+        Parameters
+        ----------
+        plan : _Plan
+            How an activation starts: ``_plan_of(streamer)`` for a source, or
+            ``_Plan.own(target)`` for a subclass that builds its own iterators.
+        args, kwargs
+            What the source is called with.
+        """
+        self._plan = plan
         self.args = args
-        self.kwargs = kwargs
+        self.kwargs: dict[str, Any] = {} if kwargs is None else kwargs
         self.active_count_ = 0
         self.stream_: Iterator[Any] | None = None
 
@@ -260,26 +145,28 @@ class Streamer:
     @property
     def streamer(self) -> Any:
         """The generator function or iterable this stream draws from."""
-        return self._plan[2]
+        plan = self._plan
+        if plan.target is None and plan.how is _How.OWN:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute 'streamer' (it draws from "
+                "its `streamers`)"
+            )
+        return plan.target
 
     @streamer.setter
     def streamer(self, streamer: Any) -> None:
-        # How to start an activation, decided once: (how, ACTIVATION_RNG parameters, target).
-        self._plan: tuple[int, tuple[tuple[str, int], ...], Any]
-        if isinstance(streamer, Streamer):
-            self._plan = (_NESTED, (), streamer)
-        elif callable(streamer):
-            self._plan = (_CALL, _rng_parameters(streamer), streamer)
-        else:
-            self._plan = (_ITER, (), streamer)
+        own = self._plan.how is _How.OWN
+        self._plan = _Plan.own(streamer) if own else _plan_of(streamer)
 
     # -- activation -------------------------------------------------------------------------
     def _source(self, seed: InheritedSeed) -> Iterable[Any]:
         """One activation's raw items, not yet started (called at the first ``next``)."""
-        how, wanted, streamer = self._plan
-        if how == _CALL:
+        plan = self._plan
+        how = plan.how
+        if how is _CALL:
+            wanted = plan.rng_parameters
             args, kwargs = self._with_rngs(wanted, seed) if wanted else (self.args, self.kwargs)
-            stream: Any = streamer(*args, **kwargs)
+            stream: Any = plan.target(*args, **kwargs)
             if (
                 type(stream) is not GeneratorType
                 and isinstance(stream, StreamIterator)
@@ -287,9 +174,11 @@ class Streamer:
             ):
                 stream._seed = seed  # a map over a mux: the mux inherits the seed
             return stream
-        if how == _NESTED:
-            return streamer._call(self.args, self.kwargs, seed)
-        return iter(streamer)
+        if how is _NESTED:
+            return plan.target._call(self.args, self.kwargs, seed)
+        if how is _ITER:
+            return iter(plan.target)
+        return self._iterate(None, seed, False)  # a subclass's own iterator
 
     def _with_rngs(
         self, wanted: tuple[tuple[str, int], ...], seed: InheritedSeed
@@ -320,36 +209,54 @@ class Streamer:
         """An iteration whose randomness, if unseeded, comes from ``seed`` (set by muxes).
 
         ``counted=False`` keeps it out of :attr:`active` (iterations made by a mux).
+        Subclasses that build their own iterators override this.
         """
         return _StreamerIterator(self, max_iter, seed, counted)
 
-    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
+    def _open_child(
+        self, seed: InheritedSeed, state: Mapping[str, Any] | None = None
+    ) -> tuple[StreamIterator[Any], Iterator[Any]]:
         """Start an activation for a mux's slot: not counted in ``active``, no limit.
 
-        Returns the iterator and its pull function. A plain generator function starts here
-        directly; anything else takes the general path.
+        Returns the child iterator and its items, the C-level iterator that the mux pulls
+        from. ``state``: continue from a checkpoint of such a child.
         """
-        it = _StreamerIterator(self, None, seed, False)
-        if self._plan[0] == _CALL and not self._plan[1] and self.stream_ is None:
-            return it, it._wire(self._source(seed)).__next__
-        return it, iter(it).__next__
+        if self._plan.direct and state is None and self.stream_ is None:
+            # A plain generator function starts here at once, without the general path.
+            direct = _StreamerIterator(self, None, seed, False)
+            return direct, direct._wire(self._source(seed))
+        child = self._iterate(None, seed, False)
+        if state is not None:
+            child._load(state)
+        return child, iter(child)
 
-    def __enter__(self) -> Streamer:
+    def __enter__(self: _S) -> _S:
         if self.stream_ is not None:
             return self
-        source = iter(self._source(None))
         activated = copy.copy(self)
-        activated.stream_ = source
+        activated.stream_ = self._enter_items(activated)
         activated.active_count_ = 0
-        self.active_count_ += 1
+        self._acquire()
         return activated
+
+    def _enter_items(self, activated: Streamer) -> Iterator[Any]:
+        """The items of ``activated``, the copy that ``with self as activated:`` hands out."""
+        return iter(self._source(None))
 
     def __exit__(self, *exc: object) -> None:
         if self.stream_ is not None:
             return
-        self.active_count_ -= 1
+        self._release()
         if self.active_count_ < 0:
             raise PescadorError(f"Active stream count passed below 0 for {self!r}")
+
+    def _acquire(self) -> None:
+        """One more iteration of this stream is running (see :attr:`active`)."""
+        self.active_count_ += 1
+
+    def _release(self) -> None:
+        """One running iteration of this stream has finished."""
+        self.active_count_ -= 1
 
     @property
     def active(self) -> int:
@@ -369,9 +276,7 @@ class Streamer:
         return self.stream_ is not None
 
     # -- iteration --------------------------------------------------------------------------
-    def iterate(
-        self, max_iter: Any = None, state: Mapping[str, Any] | None = None
-    ) -> StreamIterator[Any]:
+    def iterate(self, max_iter: Any = None, state: _Checkpoint = None) -> StreamIterator[Any]:
         """Iterate over the stream once.
 
         Parameters
@@ -389,14 +294,9 @@ class Streamer:
             A new, independent iterator. It starts (calls the generator function) at the first
             ``next``, and counts in :attr:`active` until it ends, is closed or is dropped.
         """
-        it = self._iterate(max_iter, None)
-        if state is not None:
-            it.load_state_dict(state)
-        return it
+        return _resumed(self._iterate(max_iter, None), state)
 
-    def cycle(
-        self, max_iter: Any = None, state: Mapping[str, Any] | None = None
-    ) -> StreamIterator[Any]:
+    def cycle(self, max_iter: Any = None, state: _Checkpoint = None) -> StreamIterator[Any]:
         """Iterate over the stream again and again, restarting it each time it ends.
 
         Parameters
@@ -412,13 +312,10 @@ class Streamer:
         StreamIterator
             Infinite unless ``max_iter`` is given, or a pass yields nothing (then it ends).
         """
-        it = _CycleIterator(self, max_iter)
-        if state is not None:
-            it.load_state_dict(state)
-        return it
+        return _resumed(_CycleIterator(self, max_iter), state)
 
     def __call__(
-        self, max_iter: Any = None, cycle: bool = False, state: Mapping[str, Any] | None = None
+        self, max_iter: Any = None, cycle: bool = False, state: _Checkpoint = None
     ) -> StreamIterator[Any]:
         """``self.cycle(max_iter, state)`` if ``cycle`` else ``self.iterate(max_iter, state)``."""
         if cycle:
@@ -430,70 +327,21 @@ class Streamer:
         return iter(self.iterate())
 
 
-class _ActivationRNG:
-    """The default value that asks for a per-activation random generator (see ACTIVATION_RNG)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "pescador.ACTIVATION_RNG"
-
-    def __reduce__(self) -> str:
-        return "ACTIVATION_RNG"
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise AttributeError(
-            "ACTIVATION_RNG is a placeholder: a Streamer replaces it with a seeded "
-            "numpy Generator when it starts the generator function; called directly, pass "
-            "rng=np.random.default_rng(...) yourself"
-        )
+def _plan_of(streamer: Any) -> _Plan:
+    """The plan of a :class:`Streamer` over ``streamer``."""
+    if isinstance(streamer, Streamer):
+        return _Plan(_NESTED, streamer)
+    if callable(streamer):
+        wanted = rng_parameters(streamer)
+        return _Plan(_CALL, streamer, wanted, direct=not wanted)
+    return _Plan(_ITER, streamer)
 
 
-#: Default value of a generator-function parameter that asks for a per-activation
-#: :class:`numpy.random.Generator`. When a :class:`Streamer` starts the function and the caller
-#: did not supply that argument, it passes a generator seeded from the activation's seed: from
-#: a seeded parent mux, or fresh entropy from numpy's global RNG otherwise. Streams drawing their
-#: randomness this way are reproducible under one seed at the top of a mux tree, and resume
-#: exactly from a checkpoint.
-#:
-#: >>> import numpy as np, pescador
-#: >>> def offsets(n_total, rng=pescador.ACTIVATION_RNG):
-#: ...     while True:
-#: ...         yield int(rng.integers(n_total))
-#: >>> mux = pescador.ShuffledMux([pescador.Streamer(offsets, 100)], random_state=0)
-#: >>> list(mux.iterate(max_iter=3)) == list(mux.iterate(max_iter=3))
-#: True
-ACTIVATION_RNG: Any = _ActivationRNG()
-
-
-_RNG_PARAMETERS: dict[Any, tuple[tuple[str, int], ...]] = {}
-
-
-def _rng_parameters(func: Any) -> tuple[tuple[str, int], ...]:
-    """``(name, position)`` of ``func``'s parameters whose default is ``ACTIVATION_RNG``."""
-    try:
-        return _RNG_PARAMETERS[func]
-    except (KeyError, TypeError):
-        pass
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        found: tuple[tuple[str, int], ...] = ()
-    else:
-        found = tuple(
-            (p.name, pos if p.kind is p.POSITIONAL_OR_KEYWORD else sys.maxsize)
-            for pos, p in enumerate(params)
-            if p.default is ACTIVATION_RNG
-        )
-    try:
-        if len(_RNG_PARAMETERS) > 4096:
-            _RNG_PARAMETERS.clear()
-        _RNG_PARAMETERS[func] = found
-    except TypeError:  # unhashable callable
-        pass
-    return found
+def _resumed(it: StreamIterator[Any], state: _Checkpoint) -> StreamIterator[Any]:
+    """``it``, continuing from the checkpoint ``state`` if one is given."""
+    if state is not None:
+        it.load_state_dict(state)
+    return it
 
 
 def _call_signature(max_iter: Any = None, cycle: bool = False) -> None:

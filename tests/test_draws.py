@@ -1,4 +1,5 @@
-"""The private block-drawn streams behind the muxes' per-item decisions (pescador/_draws.py).
+"""The private block-drawn streams behind the muxes' per-item decisions (pescador/mux/_draws.py,
+pescador/mux/_slot_draws.py).
 
 These tests use the streams directly, with seeded numpy generators. Exactness is checked
 against the same uniforms read straight from an identical generator; resumption against the
@@ -9,26 +10,25 @@ draws per category: each fails a correct implementation with probability at most
 
 from __future__ import annotations
 
+import bisect
 import gc
+import inspect
+import itertools
 import json
 import math
+import textwrap
 import weakref
 from bisect import bisect_right
 from itertools import islice
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from pescador.mux._draws import (
-    BLOCK,
-    EqualSlots,
-    Mapped,
-    Uniforms,
-    WeightedSlots,
-    indices,
-    searched,
-)
+from pescador.mux._draws import BLOCK, Mapped, Uniforms, indices, searched
+from pescador.mux._slot_draws import MAX_TRIALS, EqualSlotDraws, WeightedSlotDraws
 
 ALPHA = 1e-7
 
@@ -128,7 +128,7 @@ def test_streams_sharing_a_generator_resume_exactly():
 
 
 def test_equal_slots_stay_in_range_as_slots_die():
-    s = EqualSlots(np.random.default_rng(0))
+    s = EqualSlotDraws(np.random.default_rng(0))
     s.reset([2.0] * 8)
     assert s.total == 16.0
     seen = []
@@ -157,7 +157,7 @@ def weighted_counts(slots, n_draws):
 )
 def test_weighted_draws_follow_weights(weights, capacity, thinning):
     """P(false fail) <= 1e-7 (chi-square; >= 300 expected per slot)."""
-    s = WeightedSlots(np.random.default_rng(11), capacity)
+    s = WeightedSlotDraws(np.random.default_rng(11), capacity)
     s.reset(list(weights))
     n_draws = int(300 * sum(weights) / min(weights)) + 1
     counts = weighted_counts(s, n_draws)
@@ -171,7 +171,7 @@ def test_weighted_draws_follow_weights(weights, capacity, thinning):
 def test_weighted_draws_follow_changed_weights(seed, capacity):
     """Weights changed and a slot removed mid-block: the draws after the changes follow the
     new weights. P(false fail) <= 1e-7 each (chi-square)."""
-    s = WeightedSlots(np.random.default_rng(seed), capacity)
+    s = WeightedSlotDraws(np.random.default_rng(seed), capacity)
     s.reset([1.0, 1.0, 1.0, 1.0, 1.0])
     list(islice(s.stream, 100))  # mid-block
     s.set(1, 3.0)  # a larger weight than any before
@@ -189,12 +189,12 @@ def test_weighted_draws_follow_changed_weights(seed, capacity):
 def test_weighted_draws_depend_on_the_live_weights_only(capacity):
     """Canonical draws: the same live weights, reached by different histories (including
     switches between thinning and bisection), draw the same slots from the same uniforms."""
-    a = WeightedSlots(np.random.default_rng(8), capacity)
+    a = WeightedSlotDraws(np.random.default_rng(8), capacity)
     a.reset([1.0, 2.0, 3.0, 0.5])
     list(islice(a.stream, 700))
     for k, x in [(0, 90.0), (3, 0.01), (0, 1.0), (3, 4.0), (1, 0.2)]:
         a.set(k, x)
-    b = WeightedSlots(np.random.default_rng(8), capacity)
+    b = WeightedSlotDraws(np.random.default_rng(8), capacity)
     b.reset([1.0, 0.2, 3.0, 4.0])
     b.load(a.state())
     assert list(islice(a.stream, 3000)) == list(islice(b.stream, 3000))
@@ -204,7 +204,7 @@ def test_weighted_draws_depend_on_the_live_weights_only(capacity):
 @pytest.mark.parametrize("k", [0, 1, 300, BLOCK - 1, 1700])
 def test_weighted_draws_resume_exactly(weights, k):
     def build(seed):
-        s = WeightedSlots(np.random.default_rng(seed), 4)
+        s = WeightedSlotDraws(np.random.default_rng(seed), 4)
         s.reset(list(weights))
         return s
 
@@ -231,8 +231,178 @@ def test_weighted_draws_resume_exactly(weights, k):
 
 
 def test_weighted_stream_ends_when_stopped():
-    s = WeightedSlots(np.random.default_rng(0), 2)
+    s = WeightedSlotDraws(np.random.default_rng(0), 2)
     s.reset([1.0, 2.0])
     next(s.stream)
     s.stop()
     assert list(s.stream) == []
+
+
+# ------------------------------------------------------------- the docstrings' references
+#
+# Each draw stream's docstring gives a pure-Python reference: the same numbers from the same
+# uniforms. These tests run the code of the docstring itself against the stream, over many
+# random weights and histories of weight changes (hypothesis).
+
+REFERENCE_SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def docstring_reference(obj):
+    """The function defined in the first ``::`` code block of ``obj``'s docstring."""
+    lines = inspect.getdoc(obj).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("::")) + 1
+    block = []
+    for line in lines[start:]:
+        if line and not line.startswith(" "):
+            break
+        block.append(line)
+    namespace = {
+        "BLOCK": BLOCK,
+        "MAX_TRIALS": MAX_TRIALS,
+        "bisect": bisect,
+        "itertools": itertools,
+        "math": math,
+    }
+    exec(textwrap.dedent("\n".join(block)), namespace)
+    functions = [v for v in namespace.values() if inspect.isfunction(v)]
+    assert len(functions) == 1
+    return functions[0]
+
+
+uniforms_reference = docstring_reference(Uniforms)
+mapped_reference = docstring_reference(Mapped)
+index_reference = docstring_reference(indices)
+search_reference = docstring_reference(searched)
+equal_slot_reference = docstring_reference(EqualSlotDraws)
+weighted_slot_reference = docstring_reference(WeightedSlotDraws)
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, n=st.integers(0, 3 * BLOCK))
+def test_uniforms_match_their_reference(seed, n):
+    u = Uniforms(np.random.default_rng(seed))  # (its stream ends when it is dropped)
+    reference = uniforms_reference(np.random.default_rng(seed))
+    assert list(islice(u.stream, n)) == list(islice(reference, n))
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 50), changes=st.lists(st.integers(1, 50), max_size=4))
+def test_indices_match_their_reference_through_remaps(seed, n, changes):
+    """Mapped(indices(n)) is mapped(gen, indices(n)); after remap(indices(m)), every later
+    uniform gives index(u, m): none is skipped or used twice."""
+    gen = np.random.default_rng(seed)
+    m = Mapped(gen, indices(n))
+    fixed = mapped_reference(np.random.default_rng(seed), indices(n))
+    us = uniforms_reference(np.random.default_rng(seed))
+    got, expected = [], []
+    for step, size in enumerate([n, *changes]):
+        if step:
+            m.remap(indices(size))
+        length = 700 * (step + 1)
+        got += islice(m.stream, length)
+        expected += [index_reference(u, size) for u in islice(us, length)]
+    assert got == expected
+    again = Mapped(np.random.default_rng(seed), indices(n))
+    assert list(islice(again.stream, 2500)) == list(islice(fixed, 2500))
+
+
+@REFERENCE_SETTINGS
+@given(
+    seed=SEEDS,
+    pmf=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=10),
+    scale=st.floats(0.5, 2.0),
+    with_values=st.booleans(),
+)
+def test_searched_matches_its_reference(seed, pmf, scale, with_values):
+    table = np.cumsum(pmf)
+    table[-1] = math.inf
+    values = np.arange(len(table)) * 3 + 1 if with_values else None
+    m = Mapped(np.random.default_rng(seed), searched(table, scale, values))
+    us = uniforms_reference(np.random.default_rng(seed))
+    expected = [search_reference(u, table, scale, values) for u in islice(us, 2000)]
+    assert list(islice(m.stream, 2000)) == expected
+
+
+def slot_histories(max_slots):
+    """Live weights, a capacity, and changes at draw positions: (position, k, weight) sets
+    slot k's weight, (position, k, None) removes slot k (never the last live one)."""
+
+    @st.composite
+    def build(draw):
+        weights = draw(
+            st.lists(
+                st.one_of(st.floats(0.05, 10.0), st.sampled_from([1.0, 50.0, 1e-3])),
+                min_size=1,
+                max_size=max_slots,
+            )
+        )
+        capacity = len(weights) + draw(st.integers(0, 6))
+        positions = sorted(draw(st.lists(st.integers(0, 2500), max_size=8)))
+        changes, live = [], len(weights)
+        for position in positions:
+            k = draw(st.integers(0, 10**6))
+            if live > 1 and draw(st.booleans()):
+                changes.append((position, k % live, None))
+                live -= 1
+            else:
+                changes.append((position, k % live, draw(st.floats(0.05, 10.0))))
+        return weights, capacity, changes
+
+    return build()
+
+
+def run_against_reference(draws, reference, weights, changes, seed, n=3000):
+    """The stream's draws and the reference's, with the same changes at the same draws."""
+    draws.reset(list(weights))
+    us = uniforms_reference(np.random.default_rng(seed))
+    w = list(weights)
+    got, expected = [], []
+    pending = list(changes)
+    for position in range(n):
+        while pending and pending[0][0] == position:
+            _, k, weight = pending.pop(0)
+            if weight is None:
+                draws.remove(k)
+                w[k] = w[-1]
+                w.pop()
+            else:
+                draws.set(k, weight)
+                w[k] = weight
+        got.append(next(draws.stream))
+        expected.append(reference(us, w))
+    assert draws.w == w
+    return got, expected
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, history=slot_histories(12))
+def test_weighted_slot_draws_match_their_reference(seed, history):
+    weights, capacity, changes = history
+    draws = WeightedSlotDraws(np.random.default_rng(seed), capacity)
+    got, expected = run_against_reference(
+        draws,
+        lambda us, w: weighted_slot_reference(us, w, capacity),
+        weights,
+        changes,
+        seed,
+    )
+    assert got == expected
+
+
+@REFERENCE_SETTINGS
+@given(
+    seed=SEEDS,
+    n=st.integers(1, 40),
+    removals=st.lists(st.tuples(st.integers(0, 2500), st.integers(0, 10**6)), max_size=6),
+)
+def test_equal_slot_draws_match_their_reference(seed, n, removals):
+    changes, live = [], n
+    for position, k in sorted(removals):
+        if live > 1:
+            changes.append((position, k % live, None))
+            live -= 1
+    draws = EqualSlotDraws(np.random.default_rng(seed))
+    got, expected = run_against_reference(draws, equal_slot_reference, [2.5] * n, changes, seed)
+    assert got == expected

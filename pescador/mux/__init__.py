@@ -3,7 +3,7 @@
 Every mux is a :class:`~pescador.core.Streamer` (so muxes nest), and every mux runs the same
 loop (:mod:`pescador.mux._loop`): ask the selection policy for a slot, pull one item from it,
 charge the slot's budget, and tell the policy when the slot's activation ends. The policies
-(:mod:`pescador.mux._stochastic`, :mod:`pescador.mux._policies`, on the slot table of
+(:mod:`pescador.mux._stochastic`, :mod:`pescador.mux._policies`; each holds a slot table,
 :mod:`pescador.mux._slots`) decide the rest:
 
 =================  ===================================================================

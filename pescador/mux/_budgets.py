@@ -3,12 +3,25 @@
 StochasticMux gives each activation a budget of items with mean ``rate`` (see its ``dist``).
 Where the law allows, budgets are sampled from a table of cumulative probabilities with one
 uniform; these constants say when a law is tabulated, or drawn another way.
+:class:`BudgetDraws` draws the budgets of one iteration.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import sys
+from collections.abc import Callable
+from math import floor
+from typing import Any
+
+import numpy as np
+
+from ._draws import Mapped, as_list, searched
+
+#: Budget of an activation without a rate limit (never reached).
+UNLIMITED = sys.maxsize
 
 #: Largest support for which a budget distribution is tabulated.
 MAX_TABLE = 1 << 16
@@ -73,3 +86,129 @@ def _cdf(pmf: list[float]) -> list[float]:
     cdf = [c / total for c in itertools.accumulate(pmf)]
     cdf[-1] = math.inf
     return cdf
+
+
+@functools.lru_cache(maxsize=64)
+def _budget_array(dist: str, rate: float, key: float) -> np.ndarray | None:
+    """The budget table for ``w_others / w_new == key`` (see :func:`budget_table`), shared by
+    every iteration: with equal weights there is one per live-slot count."""
+    table = budget_table(dist, rate, 1 / (key + 1))
+    return None if table is None else np.array(table)
+
+
+class BudgetDraws:
+    """The item budgets of a StochasticMux's activations: :meth:`draw` one for a new slot.
+
+    Parameters
+    ----------
+    rate : float or None
+        The mean budget; ``None`` for unlimited activations.
+    dist : {'binomial', 'constant', 'poisson'}
+        The law (see StochasticMux).
+    equal_weights : bool
+        Whether every streamer weighs the same: binomial budgets then come from a few tables.
+    rng : numpy Generator
+        For the table-drawn budgets' blocks, and numpy's scalar draws.
+    uniform : callable
+        One uniform in [0, 1) per call, for the binomial budgets drawn by search.
+
+    Notes
+    -----
+    State: the position of the table-drawn budgets (:meth:`state`); the rest comes from
+    ``rng`` and ``uniform``, which their owner saves.
+    """
+
+    __slots__ = (
+        "binomial",
+        "dist",
+        "fixed",
+        "key",
+        "next_tabled",
+        "rate",
+        "rng",
+        "tabled",
+        "tabulate",
+        "uniform",
+    )
+
+    def __init__(
+        self,
+        rate: float | None,
+        dist: str,
+        equal_weights: bool,
+        rng: np.random.Generator,
+        uniform: Callable[[], float],
+    ) -> None:
+        self.rate = rate
+        self.dist = dist
+        self.binomial = dist == "binomial"
+        # The same for every activation (fixed; 0 if not), or drawn from cached tables (equal
+        # weights, or poisson), or drawn afresh (binomial with weights).
+        self.fixed = UNLIMITED if rate is None else math.ceil(rate) if dist == "constant" else 0
+        self.tabulate = equal_weights or dist == "poisson"
+        self.rng = rng
+        self.uniform = uniform
+        # Budgets from tables: a C-level stream, mapped by retable().
+        self.tabled = Mapped(rng, as_list)
+        self.next_tabled = self.tabled.draw
+        self.key: float | None = None  # the current table's
+
+    def draw(self, w_new: float, w_others: float) -> int:
+        """An activation's item budget ``R`` (mean ``rate``, at least 1), for a slot of weight
+        ``w_new`` among live slots of total weight ``w_others`` besides it."""
+        if self.fixed:
+            return self.fixed
+        # The law depends on the weights only through w_others / w_new (poisson: not at all),
+        # which takes one value per live-slot count with equal weights: sample from cached
+        # inverse-CDF tables with one uniform.
+        if self.tabulate:
+            key = w_others / w_new if self.binomial else 0.0
+            if key == self.key or self.retable(key):
+                return 1 + self.next_tabled()
+        rate = self.rate
+        assert rate is not None
+        if self.binomial and w_others > 0:
+            p = w_new / (w_others + w_new)
+            if p <= BINOMIAL_MAX_P:
+                q = 1.0 - p
+                n_real = (rate - 1.0) / q
+                n = floor(n_real)  # (cheaper than int())
+                # R - 1 = Binomial(N, q) for N = n or n + 1 (randomised rounding, so that
+                # E[N] = n_real and E[R] = rate exactly) = n - Binomial(n, p) + Bernoulli(c):
+                # the extra trial of N = n + 1 (probability n_real - n) succeeds with
+                # probability q. One uniform decides the Bernoulli and, rescaled, the rest.
+                u = self.uniform()
+                c = (n_real - n) * q
+                extra = u < c
+                u = u / c if extra else (u - c) / (1.0 - c)
+                if n * p > INVERSION_MAX_MEAN:
+                    return 1 + extra + int(self.rng.binomial(n, q))
+                # p, the new slot's share, is usually small: draw Binomial(n, p) by inverse
+                # CDF, searching from 0 (a step or two) with the pmf's ratio (numpy's own
+                # method for small n * p; inlined: this runs once per activation).
+                f = q**n  # P(Binomial(n, p) = 0): far from underflow, as n * p is small
+                ratio = p / q
+                x = 0
+                while u >= f and x < n:
+                    u -= f
+                    x += 1
+                    f *= (n - x + 1) * ratio / x
+                return 1 + extra + n - x
+        return 1 + int(self.rng.poisson(rate - 1.0))
+
+    def retable(self, key: float) -> bool:
+        """Draw budgets from the table for ``key``; False if it has none (too large)."""
+        assert self.rate is not None
+        table = _budget_array(self.dist, self.rate, key)
+        if table is None:
+            return False
+        self.tabled.remap(searched(table))
+        self.key = key
+        return True
+
+    def state(self) -> list[Any]:
+        """The table-drawn budgets' position (see :meth:`Uniforms.state`)."""
+        return self.tabled.state()
+
+    def load(self, state: list[Any]) -> None:
+        self.tabled.load(state)

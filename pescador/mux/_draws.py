@@ -14,19 +14,21 @@ then also saves the generator's state, and restores it after loading every strea
 - :class:`Uniforms`: floats in [0, 1).
 - :class:`Mapped`: numbers mapped from them by numpy a block at a time: indices ``int(u * n)``
   (:func:`indices`), inverse-CDF draws from a fixed table (:func:`searched`).
-- :class:`EqualSlots` and :class:`WeightedSlots`: a live slot of a mux, drawn in proportion
-  to its weight. They also keep the slots' weights and their total.
+- :class:`~pescador.mux._slot_draws.EqualSlotDraws` and
+  :class:`~pescador.mux._slot_draws.WeightedSlotDraws` (in :mod:`pescador.mux._slot_draws`):
+  a live slot of a mux, drawn in proportion to its weight.
+
+Each docstring gives a short pure-Python reference that yields the same numbers from the same
+uniforms (the tests compare them); the classes compute them with numpy and ``itertools``.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
-from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from itertools import accumulate, chain, compress, repeat
-from operator import length_hint, lt, mul
+from itertools import chain, repeat
+from operator import length_hint
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,12 @@ class Uniforms:
 
     Subclasses map the block (:meth:`_map`) and build the iterator the stream runs on over it
     (:meth:`_segment_at`); the position always counts the uniforms used.
+
+    Reference, the same numbers::
+
+        def uniforms(gen):
+            while True:
+                yield from gen.random(BLOCK).tolist()
     """
 
     __slots__ = (
@@ -155,7 +163,7 @@ class Uniforms:
 
 
 #: A block of uniforms to the list a :class:`Mapped` stream yields.
-Mapping = Callable[[np.ndarray], list[Any]]
+BlockMap = Callable[[np.ndarray], list[Any]]
 
 
 class Mapped(Uniforms):
@@ -163,20 +171,27 @@ class Mapped(Uniforms):
     the list the stream yields, so a draw is one ``next`` whatever the mapping costs.
 
     :meth:`remap` changes the mapping for the rest of the block (O(``BLOCK``): for changes
-    that are rare). The mappings below give the same numbers as the Python expressions they
-    name (IEEE products, truncation, ``bisect_right``).
+    that are rare). The mappings below give the same numbers as the Python references in their
+    docstrings (IEEE products, truncation, ``bisect_right``).
+
+    Reference, while ``mapping`` stays the same (after :meth:`remap`, the uniforms left in the
+    block are mapped anew)::
+
+        def mapped(gen, mapping):
+            while True:
+                yield from mapping(gen.random(BLOCK))
     """
 
     __slots__ = ("mapping",)
 
-    def __init__(self, gen: np.random.Generator, mapping: Mapping) -> None:
+    def __init__(self, gen: np.random.Generator, mapping: BlockMap) -> None:
         self.mapping = mapping
         super().__init__(gen)
 
     def _map(self, raw: np.ndarray) -> list[Any]:
         return self.mapping(raw)
 
-    def remap(self, mapping: Mapping) -> None:
+    def remap(self, mapping: BlockMap) -> None:
         self.mapping = mapping
         self._switch(remap=True)
 
@@ -196,171 +211,24 @@ def _searched(
     return (found if values is None else values[found]).tolist()
 
 
-def indices(n: int) -> Mapping:
-    """``int(u * n)``: each of ``0 .. n - 1`` equally likely."""
+def indices(n: int) -> BlockMap:
+    """Each of ``0 .. n - 1`` equally likely.
+
+    Reference, for one uniform ``u``::
+
+        def index(u, n):
+            return int(u * n)
+    """
     return partial(_indices, n)
 
 
-def searched(table: np.ndarray, scale: float = 1.0, values: np.ndarray | None = None) -> Mapping:
-    """``bisect_right(table, u * scale)`` (or ``values`` at that index): inverse-CDF draws
-    from a cumulative table whose last entry is infinite."""
+def searched(table: np.ndarray, scale: float = 1.0, values: np.ndarray | None = None) -> BlockMap:
+    """Inverse-CDF draws from a cumulative table whose last entry is infinite.
+
+    Reference, for one uniform ``u``::
+
+        def search(u, table, scale=1.0, values=None):
+            i = bisect.bisect_right(table, u * scale)
+            return i if values is None else values[i]
+    """
     return partial(_searched, table, scale, values)
-
-
-class EqualSlots(Mapped):
-    """The live slots of a mux whose streamers all weigh the same: a uniform index each.
-
-    Keeps the slots' weights ``w`` (all equal) and their ``total``, like
-    :class:`WeightedSlots`.
-    """
-
-    __slots__ = ("total", "w")
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        super().__init__(gen, indices(0))
-        self.w: list[float] = []
-        self.total = 0.0
-
-    def reset(self, weights: list[float]) -> None:
-        """The live slots' weights, in slot order."""
-        self.w = weights
-        self._count()
-
-    def set(self, k: int, weight: float) -> None:
-        self.w[k] = weight
-
-    def remove(self, k: int) -> None:
-        """Slot ``k`` dies: the last slot takes its place."""
-        w = self.w
-        w[k] = w[-1]
-        w.pop()
-        self._count()
-
-    def _count(self) -> None:
-        w = self.w
-        self.total = w[0] * len(w) if w else 0.0
-        self.remap(indices(len(w)))
-
-
-#: Thinning is used while it takes at most this many trials per draw on average.
-MAX_TRIALS = 4.0
-
-
-class WeightedSlots(Uniforms):
-    """The live slots of a mux, drawn in proportion to their weights, one uniform per trial.
-
-    ``capacity`` bounds the number of slots (the mux's ``n_active``). Two exact ways, chosen
-    by the live weights:
-
-    - **thinning**, while the weights are even enough (at most :data:`MAX_TRIALS` trials per
-      draw on average): a trial proposes slot ``j = int(u * capacity)`` and accepts it if the
-      fractional part of ``u * capacity`` is below ``w[j] / top``, with ``top`` the largest
-      live weight (0 for a slot that is not live). numpy maps each block to proposals once,
-      the stream is ``compress`` over them (C-level), and a weight change costs a division.
-    - **bisection** otherwise: ``bisect_right(cum, u * total)`` over the cumulative weights,
-      which a weight change at slot ``k`` recomputes from ``k`` on.
-
-    Every draw is a function of its uniforms and of the live weights in slot order alone
-    (sums are recomputed left to right, never adjusted by differences), so the state is the
-    plain block position, and a restored mux draws exactly as the original.
-    """
-
-    __slots__ = ("_frac", "accept", "capacity", "cum", "thinning", "top", "total", "w")
-
-    def __init__(self, gen: np.random.Generator, capacity: int) -> None:
-        self.capacity = capacity
-        self.w: list[float] = []
-        self.total = 0.0
-        self.top = 0.0
-        self.thinning = True
-        self.accept = [0.0] * capacity  # thinning: w[j] / top for live slots, then 0
-        self.cum: list[float] = []  # bisection: cumulative weights, the last one infinite
-        self._frac: list[float] = []  # thinning: the block's fractional parts of u * capacity
-        super().__init__(gen)
-
-    def _tables(self, start: int) -> None:
-        """Recompute the current way's table from slot ``start`` on."""
-        w = self.w
-        if self.thinning:
-            top = self.top
-            self.accept[start:] = [x / top for x in w[start:]] + [0.0] * (self.capacity - len(w))
-            return
-        cum = self.cum
-        if not w:
-            cum.clear()
-        elif start:
-            # Sums left to right from slot start: the same floats as a full recomputation.
-            cum[start - 1 :] = accumulate(w[start:], initial=cum[start - 1])
-            cum[-1] = math.inf
-        else:
-            cum[:] = accumulate(w)
-            cum[-1] = math.inf  # u * total may round up to total: the last slot takes it
-
-    def _map(self, raw: np.ndarray) -> list[Any]:
-        if not self.thinning:
-            return raw.tolist()
-        v = raw * self.capacity
-        j = v.astype(np.intp)
-        self._frac = (v - j).tolist()  # exact: v and j are within 1 of each other
-        return j.tolist()
-
-    def _segment_at(self, block: Iterator[Any], position: int) -> Iterator[Any]:
-        if not self.thinning:
-            return map(bisect_right, repeat(self.cum), map(mul, block, repeat(self.total)))
-        frac = iter(self._frac)
-        frac.__setstate__(position)  # type: ignore[attr-defined]
-        proposed = iter(self._values)
-        proposed.__setstate__(position)  # type: ignore[attr-defined]
-        accepted = map(lt, frac, map(self.accept.__getitem__, proposed))
-        return compress(block, accepted)
-
-    # -- the weights --------------------------------------------------------------------------
-    def set(self, k: int, weight: float) -> None:
-        """Slot ``k`` now runs a streamer of weight ``weight``."""
-        w = self.w
-        old = w[k]
-        w[k] = weight
-        # sum(): left to right over the live slots, never adjusted by differences.
-        self.total = sum(w)
-        top = self.top
-        # The common case: thinning goes on with the same largest weight; one division.
-        if (
-            self.thinning
-            and weight <= top
-            and old != top
-            and self.total * MAX_TRIALS >= self.capacity * top
-        ):
-            self.accept[k] = weight / top
-            return
-        self._update(k)
-
-    def remove(self, k: int) -> None:
-        """Slot ``k`` dies: the last slot takes its place."""
-        w = self.w
-        w[k] = w[-1]
-        w.pop()
-        self.total = sum(w)
-        self._update(k)
-
-    def reset(self, weights: list[float]) -> None:
-        """The live slots' weights, in slot order (at most ``capacity``)."""
-        self.w = weights
-        self.total = sum(weights)
-        self._update(0)
-
-    def _update(self, k: int) -> None:
-        """The weights changed from slot ``k`` on: update the way, its table and the stream."""
-        top = max(self.w, default=0.0)
-        thinning = self.total * MAX_TRIALS >= self.capacity * top
-        if thinning != self.thinning:
-            self.thinning, self.top = thinning, top
-            self._tables(0)
-            self._switch(remap=True)  # the block mapped for the other way
-            return
-        if top != self.top:
-            self.top = top
-            if thinning:
-                k = 0  # every acceptance changes
-        self._tables(k)
-        if not thinning:
-            self._switch()  # bisection: the scale, the total, changed

@@ -1,4 +1,4 @@
-"""The muxes' recipes: BaseMux and the four muxes, their arguments and shapes (private).
+"""The muxes' recipes: BaseMux and the four muxes, their shapes and policies (private).
 
 See :mod:`pescador.mux` for the overview.
 """
@@ -6,72 +6,31 @@ See :mod:`pescador.mux` for the overview.
 from __future__ import annotations
 
 import copy
-import math
-import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import partial
 from itertools import islice
 from typing import Any
 
 import numpy as np
 
 from .._seeds import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
-from ..core import Streamer, StreamIterator
+from ..core import Streamer, _Plan
 from ..exceptions import PescadorError
-from . import _slots
-from ._loop import _mux_loop, _MuxIterator
+from ._args import (
+    as_streamer,
+    as_streamers,
+    check_choice,
+    check_n_active,
+    check_rate,
+    check_weights,
+    weights_or_uniform,
+)
+from ._loop import Policy, _MuxIterator, mux_loop
 from ._policies import ChainPolicy, RoundRobinPolicy, ShuffledPolicy
+from ._slots import SlotTable
 from ._stochastic import StochasticPolicy
 
 __all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux"]
-
-
-def _as_streamers(streamers: Any, name: str) -> list[Streamer]:
-    """The ``streamers`` argument as a list of Streamers (plain iterables are wrapped)."""
-    if isinstance(streamers, (str, bytes)) or not isinstance(streamers, Iterable):
-        raise PescadorError(
-            f"{name}: `streamers` must be a collection of streams; got {streamers!r}"
-        )
-    out = []
-    for i, item in enumerate(streamers):
-        if isinstance(item, Streamer):
-            out.append(item)
-            continue
-        try:
-            out.append(Streamer(item))
-        except PescadorError as exc:
-            raise PescadorError(
-                f"{name}: streamers[{i}] = {item!r} is not a stream (a Streamer, a generator "
-                "function or an iterable)"
-            ) from exc
-    return out
-
-
-def _check_weights(weights: Any, n_streams: int, name: str) -> np.ndarray | None:
-    """Validate weights; return a float copy (never the caller's array), or None if uniform."""
-    if weights is None:
-        return None
-    try:
-        w = np.array(np.atleast_1d(weights), dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise PescadorError(f"{name}: `weights`={weights!r} must be numbers") from exc
-    if w.ndim != 1 or len(w) != n_streams:
-        raise PescadorError(
-            f"{name}: `weights` must be the same length as `streamers` ({n_streams}); "
-            f"got {len(w)} weights"
-        )
-    if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise PescadorError(f"{name}: `weights` must be finite and non-negative; got {weights!r}")
-    if not np.any(w > 0):
-        raise PescadorError(f"{name}: `weights` must contain at least one positive value")
-    return w
-
-
-def _check_choice(value: Any, choices: Sequence[str], what: str, name: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise PescadorError(
-            f"{value!r} is not a valid {what} for {name}; expected one of {', '.join(choices)}"
-        )
-    return value
 
 
 class BaseMux(Streamer):
@@ -87,22 +46,24 @@ class BaseMux(Streamer):
     """
 
     def __init__(self, streamers: Any, random_state: RandomStateLike = None) -> None:
-        name = type(self).__name__
-        self.streamers = _as_streamers(streamers, name)
+        self.streamers = self._as_streamers(streamers)
         self.random_state = check_random_state(random_state)
-        self.active_count_ = 0
-        self.stream_: Iterator[Any] | None = None
-        self._active_policy: _slots.Slots | None = None
+        self._init_stream(_Plan.own())
+        self._active_policy: Policy | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(<{self.n_streams} streamers>)"
+
+    def _as_streamers(self, streamers: Any) -> list[Streamer]:
+        """The ``streamers`` argument as the mux keeps it."""
+        return as_streamers(streamers, type(self).__name__)
 
     @property
     def n_streams(self) -> int:
         """The number of streamers."""
         return len(self.streamers)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
         """The selection policy of one iteration (resuming from ``resume`` if given)."""
         raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
 
@@ -122,20 +83,11 @@ class BaseMux(Streamer):
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
         return _MuxIterator(self, max_iter, seed, counted)
 
-    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
-        it = _MuxIterator(self, None, seed, False)
-        return it, iter(it).__next__
-
-    def __enter__(self) -> BaseMux:
-        if self.stream_ is not None:
-            return self
+    def _enter_items(self, activated: Streamer) -> Iterator[Any]:
+        assert isinstance(activated, BaseMux)
         policy = self._policy(resolve_seed(self.random_state, None), None)
-        activated = copy.copy(self)
-        activated.stream_ = _mux_loop(policy)
-        activated.active_count_ = 0
         activated._active_policy = policy
-        self.active_count_ += 1
-        return activated
+        return mux_loop(policy)
 
     # Compatibility views of an activated copy (``with mux as active:``).
     @property
@@ -159,7 +111,7 @@ class BaseMux(Streamer):
         """Which streamer each slot runs."""
         return np.array(self._activated_policy().views()[3])
 
-    def _activated_policy(self) -> _slots.Slots:
+    def _activated_policy(self) -> Policy:
         policy = self._active_policy
         if policy is None or self.stream_ is None:
             raise AttributeError("only an activated mux (`with mux as active:`) has this")
@@ -237,31 +189,23 @@ class StochasticMux(BaseMux):
         name = type(self).__name__
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self.mode = _check_choice(
+        self.mode = check_choice(
             mode, ("with_replacement", "single_active", "exhaustive"), "mode", name
         )
-        self.dist = _check_choice(dist, ("binomial", "constant", "poisson"), "dist", name)
-        if (
-            isinstance(n_active, bool)
-            or not isinstance(n_active, (int, np.integer))
-            or n_active < 1
-        ):
-            raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer")
-        self.n_active: int = int(n_active)
+        self.dist = check_choice(dist, ("binomial", "constant", "poisson"), "dist", name)
+        self.n_active: int = check_n_active(n_active, name)
         if mode != "with_replacement" and self.n_active > self.n_streams:
             raise PescadorError(
                 f"mode={mode!r} requires that n_active={n_active} be at most the number of "
                 f"streamers={self.n_streams}"
             )
-        self.rate: float | None = _check_rate(rate, self.dist, name)
-        self.weights: np.ndarray | None = _check_weights(weights, self.n_streams, name)
+        self.rate: float | None = check_rate(rate, self.dist, name)
+        self.weights: np.ndarray | None = check_weights(weights, self.n_streams, name)
         self.prune_empty_streams: bool = prune_empty_streams
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
         return StochasticPolicy(
-            repr(self),
-            self.streamers,
-            seed,
+            SlotTable(repr(self), self.streamers, seed),
             weights=self.weights,
             n_active=self.n_active,
             rate=self.rate,
@@ -275,7 +219,7 @@ class StochasticMux(BaseMux):
         share = super()._shard(index, count)
         assert isinstance(share, StochasticMux)
         # The working set is shared out too, in proportion to the shares' weights.
-        w = np.ones(self.n_streams) if self.weights is None else self.weights
+        w = weights_or_uniform(self.weights, self.n_streams)
         part = float(w[index::count].sum()) / float(w.sum())
         share.n_active = max(1, round(self.n_active * part))
         if share.mode != "with_replacement":
@@ -290,21 +234,6 @@ class StochasticMux(BaseMux):
             "dist": self.dist,
             "rate": self.rate,
         }
-
-
-def _check_rate(rate: Any, dist: str, name: str) -> float | None:
-    if rate is None:
-        return None
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise PescadorError(f"{name}: rate={rate!r} must be None or a finite number")
-    value = float(rate)
-    if not math.isfinite(value):
-        raise PescadorError(f"{name}: rate={rate!r} must be None or a finite number")
-    low_ok = value > 0 if dist == "constant" else value >= 1
-    if not low_ok:
-        bound = "> 0" if dist == "constant" else ">= 1"
-        raise PescadorError(f"{name}: rate={rate!r} must be {bound} for dist={dist!r}")
-    return value
 
 
 class ShuffledMux(BaseMux):
@@ -344,10 +273,10 @@ class ShuffledMux(BaseMux):
         super().__init__(streamers, random_state)
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self.weights = _check_weights(weights, self.n_streams, type(self).__name__)
+        self.weights = check_weights(weights, self.n_streams, type(self).__name__)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
-        return ShuffledPolicy(repr(self), self.streamers, seed, self.weights, resume)
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), self.weights, resume)
 
 
 class RoundRobinMux(BaseMux):
@@ -382,12 +311,12 @@ class RoundRobinMux(BaseMux):
         super().__init__(streamers, random_state)
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self.mode = _check_choice(
+        self.mode = check_choice(
             mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
         )
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
-        return RoundRobinPolicy(repr(self), self.streamers, seed, self.mode, resume)
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+        return RoundRobinPolicy(SlotTable(repr(self), self.streamers, seed), self.mode, resume)
 
     def _shape(self) -> dict[str, Any]:
         return {"n_streams": self.n_streams, "mode": self.mode}
@@ -422,14 +351,13 @@ class ChainMux(BaseMux):
     def __init__(
         self, streamers: Any, mode: str = "exhaustive", random_state: RandomStateLike = None
     ) -> None:
+        super().__init__(streamers, random_state)
+        self.mode = check_choice(mode, ("exhaustive", "cycle"), "mode", type(self).__name__)
+
+    def _as_streamers(self, streamers: Any) -> Any:
         if callable(streamers) and not isinstance(streamers, Iterable):
-            self.streamers: Any = streamers
-            self.random_state = check_random_state(random_state)
-            self.active_count_ = 0
-            self.stream_ = None
-        else:
-            super().__init__(streamers, random_state)
-        self.mode = _check_choice(mode, ("exhaustive", "cycle"), "mode", type(self).__name__)
+            return streamers  # a generator function of streams, called at each iteration
+        return super()._as_streamers(streamers)
 
     @property
     def n_streams(self) -> int:
@@ -442,11 +370,16 @@ class ChainMux(BaseMux):
             return super().__repr__()
         return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> _slots.Slots:
+    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
         streamers = self.streamers
-        source: Callable[[], Iterator[Any]]
-        source = streamers.__iter__ if isinstance(streamers, list) else streamers
-        return ChainPolicy(repr(self), source, seed, self.mode == "cycle", resume)
+        name = repr(self)
+        source: Callable[[], Iterator[Streamer]]
+        if isinstance(streamers, list):
+            source = streamers.__iter__
+        else:
+            source = partial(_streams_of, streamers, name)
+        table = SlotTable(name, [], seed)
+        return ChainPolicy(table, source, self.mode == "cycle", resume)
 
     def _shape(self) -> dict[str, Any]:
         if isinstance(self.streamers, list):
@@ -460,3 +393,9 @@ class ChainMux(BaseMux):
         produce = self.streamers
         share.streamers = lambda: islice(produce(), index, None, count)
         return share
+
+
+def _streams_of(produce: Callable[[], Iterable[Any]], name: str) -> Iterator[Streamer]:
+    """The streams of one pass of a ChainMux over a generator function."""
+    for item in produce():
+        yield as_streamer(item, name)

@@ -1,124 +1,141 @@
-"""The selection policies of ShuffledMux, RoundRobinMux and ChainMux.
+"""The selection policies of ShuffledMux, RoundRobinMux and ChainMux (private).
 
-- :class:`ShuffledPolicy`: a slot per streamer with positive weight, drawn by weight
-  (:class:`~pescador._select.RandomSlots`); a streamer that ends restarts, or is retired if it
-  yielded nothing.
+- :class:`ShuffledPolicy`: a slot per streamer with positive weight, drawn by weight; a
+  streamer that ends restarts, or is retired if it yielded nothing since its start.
 - :class:`RoundRobinPolicy`: one item per live streamer per turn, in list order (or permuted
   per pass).
 - :class:`ChainPolicy`: one slot running the streamers one after another, each to its end.
 
-StochasticMux's policy is in :mod:`pescador._stochastic`; the slot table they all share, in
-:mod:`pescador._select`.
+StochasticMux's policy is in :mod:`pescador.mux._stochastic`; the contract they all meet, in
+:mod:`pescador.mux._loop`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
 import numpy as np
 
-from .._seeds import Seed
 from ..core import Streamer
-from ..exceptions import PescadorError, StateError
-from ._slots import UNLIMITED, RandomSlots, Slots
+from ..exceptions import StateError, add_note
+from ._args import equal_weights, weights_or_uniform
+from ._budgets import UNLIMITED
+from ._loop import NOTHING, Policy
+from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
+from ._slots import DrawnSlots, SlotTable, Views
 
 
-class ShuffledPolicy(RandomSlots):
-    """ShuffledMux: every streamer with positive weight has a slot; ended ones restart."""
+class ShuffledPolicy(Policy):
+    """ShuffledMux: every streamer with positive weight has a slot, drawn by weight.
 
-    __slots__ = ()
+    A streamer that ends restarts at once in its slot, and the draw that found it ended takes
+    the new activation's first item (so its share stays right); one that yielded nothing since
+    its start is retired for the rest of the iteration. ``draws``: the draws of the live slots
+    (by default, block-drawn from ``seed.generator(0)``).
+    """
+
+    __slots__ = ("slots", "weights")
 
     def __init__(
         self,
-        name: str,
-        streamers: Sequence[Streamer],
-        seed: Seed,
+        table: SlotTable,
         weights: np.ndarray | None,
         resume: Mapping[str, Any] | None = None,
+        *,
+        draws: EqualSlotDraws | WeightedSlotDraws | None = None,
     ) -> None:
-        n = len(streamers)
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        self.table = table
+        w = weights_or_uniform(weights, len(table.streamers))
         members: list[int] = np.flatnonzero(w > 0).tolist()
-        super().__init__(name, streamers, seed, w, seed.generator(0), len(members))
-        wlist = self.weights
+        self.weights: list[float] = w.tolist()
+        if draws is None:
+            draws = slot_draws(equal_weights(w), table.seed.generator(0), len(members))
+        self.slots = slots = DrawnSlots(table, draws)
         if resume is None:
-            self.sel.reset([wlist[i] for i in members])
-            self.n_live = len(members)
-            self.reserve(self.n_live)
+            slots.start([self.weights[i] for i in members])
             for k, i in enumerate(members):
-                self.open(k, i, UNLIMITED)
+                table.open(k, i, UNLIMITED)
         else:
-            self.opened = resume["opened"]
-            slots = resume["slots"]
-            self.sel.reset([wlist[entry[0]] for entry in slots])
-            self.sel.load(resume["sel"])
-            self.n_live = len(slots)
-            self.restore_slots(slots)
+            table.opened = resume["opened"]
+            entries = resume["slots"]
+            slots.restore(entries, [self.weights[entry[0]] for entry in entries], resume["sel"])
 
-    retry = True  # the same streamer restarts: the draw stays with it
+    def order(self) -> Iterator[int]:
+        return self.slots.order()
 
-    def ended(self, k: int) -> bool:
-        if self.finish(k):
-            self.open(k, self.idx[k], UNLIMITED)
-            return True
-        self.kill(k)  # yielded nothing since its start: drop it for this iteration
-        return False
+    def exhausted(self, k: int) -> Any:
+        table = self.table
+        while table.finish(k):  # it delivered items: restart it, and retry the draw there
+            table.open(k, table.streamer_ids[k], UNLIMITED)
+            try:
+                return next(table.sources[k])
+            except StopIteration:
+                continue
+            except Exception as exc:
+                add_note(exc, table.describe(k))
+                raise
+        self.slots.retire(k)  # it yielded nothing since its start
+        return NOTHING
 
-    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
-        """Per streamer (as in pescador 3.0): dropped streamers have weight 0."""
-        n = len(self.streamers)
+    def views(self) -> Views:
+        """Per streamer (as in pescador 3.0): retired streamers have weight 0."""
+        n = len(self.weights)
         streams: list[Any] = [None] * n
         weights = [0.0] * n
         counts = [0] * n
-        for k in range(self.n_live):
-            i, child = self.idx[k], self.iters[k]
-            streams[i], weights[i] = child, self.sel.w[k]
+        table, w = self.table, self.slots.draws.w
+        for k in range(self.slots.n_live):
+            i, child = table.streamer_ids[k], table.children[k]
+            streams[i], weights[i] = child, w[k]
             counts[i] = 0 if child is None else child.items_delivered
         return streams, weights, counts, list(range(n))
 
     def state(self) -> dict[str, Any]:
-        return {"opened": self.opened, "slots": self.live_slots(), "sel": self.sel.state()}
+        return {
+            "opened": self.table.opened,
+            "slots": self.slots.entries(),
+            "sel": self.slots.draws.state(),
+        }
 
 
-class RoundRobinPolicy(Slots):
-    """RoundRobinMux: one item per live streamer per turn, in order (or permuted per pass)."""
+class RoundRobinPolicy(Policy):
+    """RoundRobinMux: one item per live streamer per turn, in order (or permuted per pass).
 
-    __slots__ = ("alive", "mode", "produced", "sel", "turn", "turns")
+    Slot ``i`` runs streamer ``i``. A streamer that ends is done for the pass; when every one
+    is, ``exhaustive`` ends, the cycle modes restart them all (``permuted_cycle``: in a random
+    order from ``seed.generator(0)``), unless the pass yielded nothing.
+    """
+
+    __slots__ = ("alive", "mode", "produced", "rng", "turn", "turns")
 
     def __init__(
-        self,
-        name: str,
-        streamers: Sequence[Streamer],
-        seed: Seed,
-        mode: str,
-        resume: Mapping[str, Any] | None = None,
+        self, table: SlotTable, mode: str, resume: Mapping[str, Any] | None = None
     ) -> None:
-        super().__init__(name, streamers, seed)
-        n = len(streamers)
+        self.table = table
+        n = len(table.streamers)
+        table.reserve(n)
         self.mode = mode
-        self.sel = seed.generator(0)
+        self.rng = table.seed.generator(0)
         self.alive = [False] * n
         self.turns: list[int] = []
         self.turn = 0  # position in the current pass's turns
         self.produced = 0  # items since the streams were last (re)started
         if resume is None:
-            self.reserve(n)
-            self.restart(list(range(n)))
+            self._restart(list(range(n)))
             return
-        self.opened = resume["opened"]
-        self.sel.bit_generator.state = resume["sel"]
+        table.opened = resume["opened"]
+        self.rng.bit_generator.state = resume["sel"]
         self.turns, self.turn, self.produced = resume["turns"], resume["turn"], resume["produced"]
-        self.reserve(n)
-        self.idx = list(range(n))
+        table.streamer_ids[:] = range(n)
         for entry in resume["slots"]:
             self.alive[entry[0]] = True
-            self.resume_slot(entry[0], entry)
+            table.restore(entry[0], entry)
 
-    def restart(self, turns: list[int]) -> None:
+    def _restart(self, turns: list[int]) -> None:
         for i in turns:
-            self.open(i, i, UNLIMITED)
+            self.table.open(i, i, UNLIMITED)
             self.alive[i] = True
         self.turns = turns
         self.turn = 0
@@ -130,10 +147,10 @@ class RoundRobinPolicy(Slots):
             if not turns:
                 if self.mode == "exhaustive" or not self.produced:
                     return
-                restart = list(range(len(self.streamers)))
+                restart = list(range(len(self.alive)))
                 if self.mode == "permuted_cycle":
-                    restart = self.sel.permutation(len(restart)).tolist()
-                self.restart(restart)
+                    restart = self.rng.permutation(len(restart)).tolist()
+                self._restart(restart)
                 continue
             while self.turn < len(turns):
                 self.turn += 1
@@ -142,70 +159,71 @@ class RoundRobinPolicy(Slots):
             self.turns = [k for k in turns if alive[k]]
             self.turn = 0
 
-    def ended(self, k: int) -> bool:
-        self.produced += self.finish(k)
+    def exhausted(self, k: int) -> Any:
+        self.produced += self.table.finish(k)
         self.alive[k] = False  # its turn is used up (as in pescador 3.0)
-        return False
+        return NOTHING
 
     def state(self) -> dict[str, Any]:
+        table = self.table
         return {
-            "opened": self.opened,
-            "slots": [self.slot_state(k) for k in range(len(self.iters)) if self.alive[k]],
+            "opened": table.opened,
+            "slots": [table.entry(k) for k in range(len(self.alive)) if self.alive[k]],
             "turns": self.turns,
             "turn": self.turn,
             "produced": self.produced,
-            "sel": self.sel.bit_generator.state,
+            "sel": self.rng.bit_generator.state,
         }
 
 
-class ChainPolicy(Slots):
-    """ChainMux: one slot running the streamers one after another."""
+class ChainPolicy(Policy):
+    """ChainMux: slot 0 running the streams of ``source()`` one after another.
+
+    ``source`` gives the streams of a pass; with ``cycle``, a new pass starts after the last
+    stream, unless the pass yielded nothing.
+    """
 
     __slots__ = ("current", "cycle", "live", "pending", "position", "produced", "source")
 
+    runs = True  # each stream to its end, then the next
+
     def __init__(
         self,
-        name: str,
-        source: Callable[[], Iterator[Any]],
-        seed: Seed,
+        table: SlotTable,
+        source: Callable[[], Iterator[Streamer]],
         cycle: bool,
         resume: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(name, [], seed)
+        self.table = table  # (its streamers are not used: the source gives them)
+        table.reserve(1)
         self.source = source
         self.cycle = cycle
-        self.pending: Iterator[Any] = source()
-        self.position = -1  # index of the running streamer in the current pass
-        self.produced = 0  # items in the current pass, before the running streamer
+        self.pending: Iterator[Streamer] = source()
+        self.position = -1  # index of the running stream in the current pass
+        self.produced = 0  # items in the current pass, before the running stream
         self.live = True
         self.current: Streamer | None = None
-        self.reserve(1)
         if resume is None:
-            self.advance()
+            self._advance()
             return
-        self.opened = resume["opened"]
+        table.opened = resume["opened"]
         self.produced = resume["produced"]
         if resume["slot"] is None:
             self.live = False
             return
         self.position = resume["slot"][0]
-        stream = next(islice(self.pending, self.position, None), None)
-        if stream is None:
-            raise StateError(f"cannot resume {name}: it now has fewer streamers")
-        self.current = stream if isinstance(stream, Streamer) else _as_streamer(stream, name)
-        self.resume_slot(0, resume["slot"], self.current)
+        self.current = next(islice(self.pending, self.position, None), None)
+        if self.current is None:
+            raise StateError(f"cannot resume {table.name}: it now has fewer streamers")
+        table.restore(0, resume["slot"], self.current)
 
-    def describe(self, i: int) -> str:
-        return f"raised by streamer {i} of {self.name}: {self.current!r}"
-
-    def advance(self) -> None:
-        """Open the next streamer in slot 0, starting a new pass if cycling."""
+    def _advance(self) -> None:
+        """Open the next stream in slot 0, starting a new pass if cycling."""
         while True:
-            for item in self.pending:
+            for stream in self.pending:
                 self.position += 1
-                stream = item if isinstance(item, Streamer) else _as_streamer(item, self.name)
                 self.current = stream
-                self.open(0, self.position, UNLIMITED, stream)
+                self.table.open(0, self.position, UNLIMITED, stream)
                 return
             if not (self.cycle and self.produced):
                 self.live = False
@@ -218,24 +236,18 @@ class ChainPolicy(Slots):
         while self.live:
             yield 0
 
-    runs = True  # each streamer to its end, then the next
+    def exhausted(self, k: int) -> Any:
+        self.produced += self.table.finish(k)
+        self._advance()
+        return NOTHING
 
-    def ended(self, k: int) -> bool:
-        self.produced += self.finish(k)
-        self.advance()
-        return self.live
+    def describe(self, k: int) -> str:
+        return self.table.describe(k, self.current)
 
     def state(self) -> dict[str, Any]:
-        live = self.live and self.iters and self.iters[0] is not None
+        live = self.live and self.table.children[0] is not None
         return {
-            "opened": self.opened,
+            "opened": self.table.opened,
             "produced": self.produced,
-            "slot": self.slot_state(0) if live else None,
+            "slot": self.table.entry(0) if live else None,
         }
-
-
-def _as_streamer(item: Any, name: str) -> Streamer:
-    try:
-        return Streamer(item)
-    except PescadorError as exc:
-        raise PescadorError(f"{name} received an item that is not a stream: {item!r}") from exc

@@ -4,7 +4,7 @@ Two requirements shape these classes:
 
 - **Speed.** Refilling a slot must cost O(1), or O(log n) at worst, never O(number of
   streamers), and the common case must run in C: a mux takes the pool's next *proposal*,
-  from a block of uniforms that numpy maps to streamers at once (:mod:`pescador._draws`).
+  from a block of uniforms that numpy maps to streamers at once (:mod:`pescador.mux._draws`).
 - **Canonical draws.** A draw must depend only on the uniform numbers consumed and on the
   current *set* of candidates, never on the history that produced that set (no swap-removal
   orders). A checkpoint then needs only the set, which the mux state already implies (the
@@ -37,6 +37,7 @@ from operator import length_hint
 
 import numpy as np
 
+from ._args import equal_weights, weights_or_uniform
 from ._draws import Mapped, searched
 
 Uniform = Callable[[], float]
@@ -93,7 +94,7 @@ class CandidatePool:
         gen: np.random.Generator | None = None,
     ) -> None:
         # Built with numpy: a mux builds a pool at every iteration, over every streamer.
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        w = weights_or_uniform(weights, n)
         self.weights: list[float] = w.tolist()
         positive = w > 0
         ids = np.flatnonzero(positive)
@@ -103,7 +104,7 @@ class CandidatePool:
         self.cum: list[float] | None = None
         self.total = float(len(self.ids))
         cum = None
-        if not _equal(w[positive]):
+        if not equal_weights(w):
             cum = np.cumsum(w[positive])  # sums left to right, as itertools.accumulate
             self.total = float(cum[-1])
             cum[-1] = math.inf
@@ -167,11 +168,6 @@ class CandidatePool:
                 self.tree.set(i, self.weights[i])
 
 
-def _equal(values: np.ndarray) -> bool:
-    """Whether all ``values`` are the same (or there are none)."""
-    return not len(values) or bool(values.min() == values.max())
-
-
 def _pick(ids: np.ndarray, n: int, raw: np.ndarray) -> list[int]:
     return ids[(raw * n).astype(np.intp)].tolist()
 
@@ -188,7 +184,7 @@ class ExhaustiveOrder:
     def __init__(
         self, weights: Sequence[float] | np.ndarray | None, n: int, rng: np.random.Generator
     ) -> None:
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        w = weights_or_uniform(weights, n)
         keys = rng.exponential(size=n)
         positive = w > 0
         keys[positive] /= w[positive]

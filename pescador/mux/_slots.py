@@ -1,258 +1,231 @@
-"""The slot table of a mux's selection policy, and slots drawn at random by weight.
+"""The slot table of a mux iteration, and the live slots of the policies that draw them.
 
-A mux is one loop (:func:`pescador.mux._mux_loop`) plus a selection policy. A policy owns
-the *slots*: each slot runs one activation of a child stream and has the child's item iterator
-(its source), a remaining budget and the child's iterator object. The loop asks the policy for
-an ``order()`` of slot indices and tells it when a slot's activation ends (``ended(k)``);
-everything else about a mux, including its checkpoint state, is its policy's:
+A *slot* runs one activation of a child stream. :class:`SlotTable` holds the slots of one
+iteration in parallel lists, and opens, restores and closes the children; every policy holds
+one (:mod:`pescador.mux._loop` gives the policies' contract). :class:`DrawnSlots` is the part
+that ShuffledMux's and StochasticMux's policies share: live slots kept contiguous, and the
+stream that draws each item's slot by weight (:mod:`pescador.mux._slot_draws`).
 
-- :class:`~pescador._stochastic.StochasticPolicy` (StochasticMux), in :mod:`pescador._stochastic`;
-- :class:`~pescador._policies.ShuffledPolicy`, :class:`~pescador._policies.RoundRobinPolicy` and
-  :class:`~pescador._policies.ChainPolicy` (ShuffledMux, RoundRobinMux, ChainMux), in
-  :mod:`pescador._policies`.
-
-This module holds what they share: :class:`Slots`, the slot table and the opening, resuming and
-closing of children, and :class:`RandomSlots`, slots drawn at random by weight.
-
-The hot path is C-level: a random policy's ``order()`` is an ``itertools`` pipeline over
-block-drawn uniforms (:mod:`pescador._draws`), so the loop spends no Python frame on choosing a
-slot. Each iteration's random decisions come from ``seed.generator(0)``; child activation ``n``
-gets the seed ``seed.child(n)``.
+Child activation ``n`` of an iteration gets the seed ``seed.child(n)``.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 from .._seeds import Seed
-from ..core import Streamer, StreamIterator, load_state_of
+from ..core import Streamer, StreamIterator
 from ..exceptions import add_note
-from ._draws import EqualSlots, WeightedSlots
+from ._slot_draws import EqualSlotDraws, WeightedSlotDraws
 
-#: Budget of an activation without a rate limit (never reached).
-UNLIMITED = sys.maxsize
+__all__ = ["DrawnSlots", "SlotTable", "Views"]
 
-
-#: The source of a slot without an activation: ``next`` on it raises StopIteration.
+#: The items of a slot without an activation: ``next`` on it raises StopIteration.
 _FINISHED: Iterator[Any] = iter(())
 
+#: Per slot: child iterator, weight, items delivered, streamer (a mux's compatibility views).
+Views = tuple[list[Any], list[float], list[int], list[int]]
 
-#: What :meth:`Slots.refill` returns when the draw yields no item.
-NOTHING: Any = object()
 
+class SlotTable:
+    """The slots of one mux iteration, in parallel lists indexed by slot.
 
-class Slots:
-    """The slot table shared by every policy, and the opening and closing of children."""
+    The lists are changed in place, never replaced: the mux's loop holds ``sources`` and
+    ``left`` for the whole iteration.
 
-    __slots__ = ("cids", "idx", "iters", "left", "name", "opened", "seed", "sources", "streamers")
+    Attributes
+    ----------
+    sources : list of iterator
+        Each slot's items: the child's C-level iterator, which the loop pulls from.
+    left : list of int
+        Each slot's budget: the items it may still deliver (``UNLIMITED``: no limit).
+    children : list of StreamIterator or None
+        Each slot's child iterator (``None`` when the slot is closed).
+    streamer_ids : list of int
+        Which streamer each slot runs.
+    activation_ids : list of int
+        Which activation of the iteration each slot runs (its seed is ``seed.child(n)``).
+    opened : int
+        How many activations the iteration has opened.
+    """
+
+    __slots__ = (
+        "activation_ids",
+        "children",
+        "left",
+        "name",
+        "opened",
+        "seed",
+        "sources",
+        "streamer_ids",
+        "streamers",
+    )
 
     def __init__(self, name: str, streamers: Sequence[Streamer], seed: Seed) -> None:
         self.name = name
         self.streamers = streamers
         self.seed = seed
-        self.opened = 0  # activations opened so far: child n gets seed.child(n)
-        self.sources: list[Iterator[Any]] = []  # each slot's items: iter(child), C-level
-        self.left: list[int] = []  # each slot's budget left
-        self.iters: list[StreamIterator[Any] | None] = []
-        self.idx: list[int] = []
-        self.cids: list[int] = []  # which child seed each slot's activation has
-
-    def order(self) -> Iterator[int]:
-        """The slot to pull next, for as long as the mux runs."""
-        raise NotImplementedError
-
-    #: Whether a draw that found its slot's stream ended is retried on the slot's new
-    #: activation (when the same streamer restarts, so the draw's odds stay right).
-    retry = False
-
-    #: Whether each activation runs to its end before the next draw: the loop then hands its
-    #: items over whole (``yield from``), with no per-item work.
-    runs = False
-
-    def ended(self, k: int) -> bool:
-        """Slot ``k``'s activation ended (exhausted, or budget spent): refill or retire it.
-
-        Returns whether slot ``k`` holds a new activation.
-        """
-        raise NotImplementedError
-
-    def spent(self, k: int) -> bool:
-        """Slot ``k``'s budget is used up (so its activation delivered items): as
-        :meth:`ended`, which policies may shortcut."""
-        return self.ended(k)
-
-    def refill(self, k: int) -> Any:
-        """Slot ``k`` was drawn and its stream had ended: refill it, and if the policy
-        retries, return the first item of the new activation (:data:`NOTHING` if none)."""
-        while self.ended(k) and self.retry:
-            try:
-                return next(self.sources[k])
-            except StopIteration:
-                continue
-            except Exception as exc:
-                add_note(exc, self.describe(self.idx[k]))
-                raise
-        return NOTHING
-
-    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
-        """Per live slot: child iterator, weight, items delivered, streamer (compatibility)."""
-        n = len(self.iters)
-        return (
-            list(self.iters),
-            [1.0] * n,
-            [0 if it is None else it.items_delivered for it in self.iters],
-            list(self.idx),
-        )
-
-    def describe(self, i: int) -> str:
-        """Where an error came from, for the note added to it."""
-        return f"raised by streamer {i} of {self.name}: {self.streamers[i]!r}"
+        self.opened = 0
+        self.sources: list[Iterator[Any]] = []
+        self.left: list[int] = []
+        self.children: list[StreamIterator[Any] | None] = []
+        self.streamer_ids: list[int] = []
+        self.activation_ids: list[int] = []
 
     def reserve(self, n: int) -> None:
-        """Make room for ``n`` slots in the tables (empty until opened)."""
+        """Make room for ``n`` slots (closed until opened)."""
         grow = n - len(self.sources)
         if grow > 0:
             self.sources += [_FINISHED] * grow
             self.left += [0] * grow
-            self.iters += [None] * grow
-            self.idx += [0] * grow
-            self.cids += [0] * grow
+            self.children += [None] * grow
+            self.streamer_ids += [0] * grow
+            self.activation_ids += [0] * grow
 
-    def open(self, k: int, i: int, budget: int, stream: Streamer | None = None) -> None:
-        """Start an activation of streamer ``i`` (or ``stream``) in slot ``k`` with ``budget``."""
-        cid = self.opened
-        self.opened = cid + 1
-        try:
-            child, pull = (self.streamers[i] if stream is None else stream)._open_child(
-                (self.seed, cid)
-            )
-        except Exception as exc:
-            add_note(exc, self.describe(i))
-            raise
-        # pull is the bound __next__ of the child's C-level item iterator: keep the iterator,
-        # for the loop's next() (a builtin call costs less than a bound method's).
-        self.sources[k] = pull.__self__  # type: ignore[attr-defined]
-        self.left[k] = budget
-        self.iters[k] = child
-        self.idx[k] = i
-        self.cids[k] = cid
+    def open(
+        self,
+        k: int,
+        i: int,
+        budget: int,
+        stream: Streamer | None = None,
+        resume: tuple[int, Any] | None = None,
+    ) -> None:
+        """Start an activation of streamer ``i`` (or of ``stream``) in slot ``k``.
 
-    def resume_slot(self, k: int, entry: list[Any], stream: Streamer | None = None) -> None:
-        """Restore slot ``k`` from its checkpoint ``entry`` (see :meth:`slot_state`)."""
-        i, budget, cid, state = entry
+        ``resume``: ``(activation, child state)`` of a checkpoint to continue from; without
+        it, the iteration's next activation starts afresh.
+        """
+        if resume is None:
+            n = self.opened
+            self.opened = n + 1
+            state = None
+        else:
+            n, state = resume
+        if stream is None:
+            stream = self.streamers[i]
         try:
-            child = (self.streamers[i] if stream is None else stream)._iterate(
-                None, (self.seed, cid), False
-            )
-            load_state_of(child, state)
-            source = iter(child)
+            child, items = stream._open_child((self.seed, n), state)
         except Exception as exc:
-            add_note(exc, self.describe(i))
+            add_note(exc, _raised_by(i, self.name, stream))
             raise
-        self.sources[k] = source
+        self.sources[k] = items
         self.left[k] = budget
-        self.iters[k] = child
-        self.idx[k] = i
-        self.cids[k] = cid
+        self.children[k] = child
+        self.streamer_ids[k] = i
+        self.activation_ids[k] = n
+
+    def restore(self, k: int, entry: Sequence[Any], stream: Streamer | None = None) -> None:
+        """Restore slot ``k`` from its checkpoint ``entry`` (see :meth:`entry`)."""
+        i, budget, n, state = entry
+        self.open(k, i, budget, stream, (n, state))
 
     def finish(self, k: int) -> int:
         """Close slot ``k``'s activation and return how many items it delivered."""
-        child = self.iters[k]
+        child = self.children[k]
         if child is None:
             return 0
         child.close()
-        self.iters[k] = None
+        self.children[k] = None
         self.sources[k] = _FINISHED
         return child.items_delivered
 
     def close(self) -> None:
-        for k in range(len(self.iters)):
+        """Close every slot."""
+        for k in range(len(self.children)):
             self.finish(k)
 
-    # -- checkpoint state -------------------------------------------------------------------
-    def slot_state(self, k: int) -> list[Any]:
-        """``[streamer, budget left, child seed, child state]`` of a live slot."""
-        child = self.iters[k]
+    def entry(self, k: int) -> list[Any]:
+        """Checkpoint of open slot ``k``: ``[streamer, budget left, activation, child state]``."""
+        child = self.children[k]
         assert child is not None
-        return [self.idx[k], self.left[k], self.cids[k], child._state_dict()]
+        return [self.streamer_ids[k], self.left[k], self.activation_ids[k], child._state_dict()]
 
-    def state(self) -> dict[str, Any]:
-        """The policy's position (the mux iterator adds the kind, count and shape)."""
-        raise NotImplementedError
+    def describe(self, k: int, stream: Streamer | None = None) -> str:
+        """Where an error from slot ``k`` (running ``stream``, if given) came from."""
+        i = self.streamer_ids[k]
+        return _raised_by(i, self.name, self.streamers[i] if stream is None else stream)
 
-    def restore_slots(self, slots: list[list[Any]]) -> None:
-        self.reserve(len(slots))
-        for k, entry in enumerate(slots):
-            self.resume_slot(k, entry)
+    def views(self) -> Views:
+        """Every slot, each of weight 1 (see :data:`Views`)."""
+        children = self.children
+        counts = [0 if child is None else child.items_delivered for child in children]
+        return list(children), [1.0] * len(children), counts, list(self.streamer_ids)
 
 
-class RandomSlots(Slots):
-    """Slots drawn at random, in proportion to their streamers' weights.
+def _raised_by(i: int, name: str, stream: Any) -> str:
+    return f"raised by streamer {i} of {name}: {stream!r}"
 
-    Live slots are kept in ``0 .. n_live - 1``: a slot that dies is swapped with the last live
-    one. ``sel`` (:mod:`pescador._draws`) keeps the live slots' weights and draws the slot of
-    each item: a C-level stream of slot indices, which the loop iterates directly.
+
+class DrawnSlots:
+    """The live slots of a policy that draws each item's slot at random, by weight.
+
+    Live slots are ``0 .. n_live - 1`` of the table: one that is retired is swapped with the
+    last live one. ``draws`` keeps the live slots' weights (in slot order) and yields the slot
+    of each item, a C-level stream that the loop iterates directly.
     """
 
-    __slots__ = ("n_live", "sel", "uniform", "weights")
+    __slots__ = ("draws", "n_live", "table")
 
-    def __init__(
-        self,
-        name: str,
-        streamers: Sequence[Streamer],
-        seed: Seed,
-        weights: np.ndarray,
-        gen: np.random.Generator,
-        capacity: int,
-    ) -> None:
-        super().__init__(name, streamers, seed)
-        self.weights: list[float] = weights.tolist()
-        positive = weights[weights > 0]
-        self.uniform = not len(positive) or bool(positive.min() == positive.max())
-        self.sel: EqualSlots | WeightedSlots
-        if self.uniform:
-            self.sel = EqualSlots(gen)
-        else:
-            self.sel = WeightedSlots(gen, capacity)
+    def __init__(self, table: SlotTable, draws: EqualSlotDraws | WeightedSlotDraws) -> None:
+        self.table = table
+        self.draws = draws
         self.n_live = 0
 
-    def order(self) -> Iterator[int]:
-        return self.sel.stream if self.n_live else iter(())
+    def start(self, weights: list[float]) -> None:
+        """Make ``len(weights)`` live slots, of these weights (the policy opens them)."""
+        self.draws.reset(weights)
+        self.n_live = len(weights)
+        self.table.reserve(self.n_live)
 
-    def kill(self, k: int) -> None:
-        """Slot ``k`` has no more streams: move the last live slot into its place."""
-        self.finish(k)
+    def restore(
+        self, entries: Sequence[Sequence[Any]], weights: list[float], draws_state: Any
+    ) -> None:
+        """Restore the live slots from their checkpoint ``entries``, of these weights."""
+        self.start(weights)
+        self.draws.load(draws_state)
+        table = self.table
+        for k, entry in enumerate(entries):
+            table.restore(k, entry)
+
+    def order(self) -> Iterator[int]:
+        """The slot of each item, for as long as any slot is live."""
+        return self.draws.stream if self.n_live else iter(())
+
+    def retire(self, k: int) -> None:
+        """Close slot ``k`` for good: the last live slot moves into its place."""
+        table = self.table
+        table.finish(k)
         last = self.n_live - 1
         if k != last:
-            tables: tuple[list[Any], ...] = (
-                self.sources,
-                self.left,
-                self.iters,
-                self.idx,
-                self.cids,
+            columns: tuple[list[Any], ...] = (
+                table.sources,
+                table.left,
+                table.children,
+                table.streamer_ids,
+                table.activation_ids,
             )
-            for table in tables:
-                table[k], table[last] = table[last], table[k]
+            for column in columns:
+                column[k], column[last] = column[last], column[k]
         self.n_live = last
-        self.sel.remove(k)
+        self.draws.remove(k)
         if not last:
-            self.sel.stop()
+            self.draws.stop()
 
     def stop(self) -> None:
         """End the iteration: close every slot."""
-        self.close()
+        self.table.close()
         self.n_live = 0
-        self.sel.stop()
+        self.draws.stop()
 
-    def views(self) -> tuple[list[Any], list[float], list[int], list[int]]:
+    def entries(self) -> list[list[Any]]:
+        """The live slots' checkpoints (see :meth:`SlotTable.entry`)."""
+        return [self.table.entry(k) for k in range(self.n_live)]
+
+    def views(self) -> Views:
+        """The live slots, with their weights (see :data:`Views`)."""
         n = self.n_live
-        iters = self.iters[:n]
-        counts = [0 if it is None else it.items_delivered for it in iters]
-        return iters, self.sel.w[:n], counts, self.idx[:n]
-
-    def live_slots(self) -> list[list[Any]]:
-        return [self.slot_state(k) for k in range(self.n_live)]
+        table = self.table
+        children = table.children[:n]
+        counts = [0 if child is None else child.items_delivered for child in children]
+        return children, self.draws.w[:n], counts, table.streamer_ids[:n]

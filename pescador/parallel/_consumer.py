@@ -18,7 +18,7 @@ from typing import Any
 from .. import transport as _transport
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import check_start_method
-from ..core import Streamer, StreamIterator
+from ..core import Streamer, StreamIterator, _Plan
 from ..exceptions import PescadorError, WorkerError
 from ..mux._draws import Uniforms
 from ._worker import worker_main
@@ -356,13 +356,13 @@ _PREFETCH_BYTES = 64 << 20
 def _shares(stream: Any, k: int) -> list[float]:
     """The weight of each worker's share of the stream's outermost mux (equal if none)."""
     from ..mux import BaseMux
+    from ..mux._args import weights_or_uniform
 
     mux = _outermost_mux(stream)
     if mux is None:
         return [1.0] * k
-    weights = getattr(mux, "weights", None)
     n = len(mux.streamers) if isinstance(mux.streamers, list) else k
-    w = [1.0] * n if weights is None else [float(x) for x in weights]
+    w = weights_or_uniform(getattr(mux, "weights", None), n).tolist()
     assert isinstance(mux, BaseMux)
     return [sum(w[i::k]) for i in range(k)]
 
@@ -452,9 +452,7 @@ class ParallelStreamer(Streamer):
         self.start_method = start_method
         self.snapshot_every = float(snapshot_every)
         self.shm_limit = shm_limit
-        self.active_count_ = 0
-        self.stream_ = None
-        self._plan = (0, (), stream)
+        self._init_stream(_Plan.own(stream))
 
     def __repr__(self) -> str:
         return f"ParallelStreamer({self.stream!r}, n_workers={self.n_workers})"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import copy as copy_module
 import inspect
 import json
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 from .._iterator import StreamIterator
 from .._seeds import InheritedSeed, resolve_seed
 from .._sharding import check_start_method
-from ..core import Streamer
+from ..core import Streamer, _Plan
 from ..exceptions import PescadorError, StateError
 from ._link import _Link
 from ._wire import _END, _ERROR, _ITEM_BYTE, _decode, _remote_error
@@ -251,11 +250,7 @@ class ZMQStreamer(Streamer):
         snapshot_every: float | None = 0.01,
     ) -> None:
         self._stream = _as_stream(streamer)
-        self.streamer = streamer
-        self.args: tuple[Any, ...] = ()
-        self.kwargs: dict[str, Any] = {}
-        self.active_count_ = 0
-        self.stream_: Iterator[Any] | None = None
+        self._init_stream(_Plan.own(streamer))
         self._entered: list[StreamIterator[Any]] = []
         if transport not in ("tcp", "ipc"):
             raise PescadorError(f"transport={transport!r}: expected 'tcp' or 'ipc'")
@@ -300,20 +295,10 @@ class ZMQStreamer(Streamer):
     ) -> StreamIterator[Any]:
         return _ZMQIterator(self, max_iter, seed, counted)
 
-    def _open_child(self, seed: InheritedSeed) -> tuple[StreamIterator[Any], Callable[[], Any]]:
-        it = _ZMQIterator(self, None, seed, False)
-        return it, iter(it).__next__
-
-    def __enter__(self) -> ZMQStreamer:
-        if self.stream_ is not None:
-            return self
+    def _enter_items(self, activated: Streamer) -> Iterator[Any]:
         it = _ZMQIterator(self, None, None, False)
-        activated = copy_module.copy(self)
-        activated.stream_ = iter(it)
-        activated.active_count_ = 0
-        self.active_count_ += 1
         self._entered.append(it)
-        return activated
+        return iter(it)
 
     def __exit__(self, *exc: object) -> None:
         if self.stream_ is None and self._entered:

@@ -1,0 +1,144 @@
+"""The iterators of a :class:`~pescador.core.Streamer`: one pass, and passes again and again.
+
+A pass starts the Streamer's source (see ``Streamer._source``) at its first ``next``; a cycle
+runs pass after pass, each with its own seed, until one yields nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import _state
+from ._iterator import _EMPTY, StreamIterator, load_state_of, state_of
+from ._seeds import InheritedSeed, Seed, resolve_seed
+
+if TYPE_CHECKING:
+    from .core import Streamer
+
+
+class _StreamerIterator(StreamIterator[Any]):
+    """One activation of a :class:`~pescador.core.Streamer`.
+
+    ``counted`` says whether it counts in the stream's ``active``: iterations a mux makes of
+    its children do not, as in pescador 3.0 where muxes worked on copies.
+
+    State: the items delivered; the source's own state if it can describe its position (a
+    pescador iterator, or any object with ``state_dict``/``load_state_dict``), else the source
+    is re-run and the delivered items skipped; and the activation's seed if the generator
+    function asked for an :data:`~pescador.core.ACTIVATION_RNG`.
+    """
+
+    __slots__ = ("_counted", "_seeded", "_stream")
+
+    kind = "Streamer"
+
+    def __init__(
+        self,
+        stream: Streamer,
+        max_iter: Any = None,
+        seed: InheritedSeed = None,
+        counted: bool = True,
+    ) -> None:
+        # (Not super(): this runs once per activation of a mux's child, and super() costs more.)
+        StreamIterator.__init__(self, max_iter, seed)
+        self._stream = stream
+        self._counted = counted
+        self._seeded = False
+
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
+        stream = self._stream
+        if stream.stream_ is not None:
+            return stream.stream_, None
+        resume = self._resume
+        if resume is not None and "seed" in resume:
+            self._seed = Seed.from_json(resume["seed"])
+            self._seeded = True
+        elif stream._plan.rng_parameters:
+            self._seed = resolve_seed(None, self._seed)
+            self._seeded = True
+        source = stream._source(self._seed)
+        if resume is not None and not resume.get("done"):
+            if "source" in resume:
+                load_state_of(source, resume["source"])
+            else:
+                source = iter(source)
+                _state.skip(source, resume["n"], repr(stream))
+        elif resume is not None:
+            source = _EMPTY
+        return source, stream if self._counted else None
+
+    def _own_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self._seeded and isinstance(self._seed, Seed):
+            state["seed"] = self._seed.to_json()
+        source = state_of(self._source)
+        if source is not None:
+            state["source"] = source
+        return state
+
+
+class _CycleIterator(_StreamerIterator):
+    """Endless passes over a stream; ends after a pass that yields nothing.
+
+    Randomness: one seed for the cycle (inherited, or fresh from numpy's global RNG); pass
+    ``k`` inherits ``seed.child(k)``, so unseeded passes differ from each other and a seeded
+    stream replays its own seed every pass.
+
+    State: the items delivered, the cycle's seed, and the current pass (its number and its
+    own state).
+    """
+
+    __slots__ = ("_position",)
+
+    kind = "cycle"
+    _position: list[Any]
+
+    def _open(self) -> tuple[Iterable[Any], Streamer | None]:
+        # [pass number, current pass]: shared with the passes generator, which must not hold
+        # the iterator itself (a cycle would keep a dropped iterator alive until gc).
+        self._position = [0, None]
+        resume = self._resume
+        if resume is not None and resume.get("done"):
+            return _EMPTY, None
+        if resume is not None and "seed" in resume:
+            self._seed = Seed.from_json(resume["seed"])
+        else:
+            self._seed = resolve_seed(None, self._seed)
+        passes = _passes(self._stream, self._seed, self._counted, resume, self._position)
+        return passes, None
+
+    def _own_state(self) -> dict[str, Any]:
+        number, current = self._position
+        assert isinstance(self._seed, Seed)
+        return {
+            "seed": self._seed.to_json(),
+            "pass": number,
+            "current": None if current is None else current._state_dict(),
+        }
+
+
+def _passes(
+    stream: Streamer,
+    seed: Seed,
+    counted: bool,
+    resume: Mapping[str, Any] | None,
+    position: list[Any],
+) -> Iterator[Any]:
+    """The items of a cycle: pass after pass, until a pass yields nothing."""
+    if resume is not None:
+        position[0] = resume["pass"]
+    while True:
+        one_pass = stream._iterate(None, (seed, position[0]), counted)
+        if resume is not None:
+            if resume["current"] is not None:
+                one_pass._load(resume["current"])
+            resume = None
+        position[1] = one_pass
+        try:
+            yield from one_pass
+        finally:
+            one_pass.close()
+        if not one_pass.items_delivered:
+            return
+        position[0] += 1
