@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 import pescador.io as pio
+import pescador.io._files as io_files
 import pescador.io._layout as layout
 import pescador.io._windows as window_reads
 from pescador.cli import main
@@ -287,7 +288,7 @@ def test_a_member_running_past_the_archive(tmp_path):
 
 
 def test_a_zip_bomb_is_refused_before_it_is_decompressed(tmp_path, monkeypatch):
-    monkeypatch.setattr(layout, "MAX_PACKED_BYTES", 1 << 20)
+    monkeypatch.setattr(io_files, "MAX_PACKED_BYTES", 1 << 20)
     path = tmp_path / "bomb.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         with archive.open("X.npy", "w") as member:
@@ -310,7 +311,7 @@ def test_a_zip_bomb_is_refused_before_it_is_decompressed(tmp_path, monkeypatch):
 
 
 def test_a_compressed_member_of_the_limit_is_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(layout, "MAX_PACKED_BYTES", 8 << 20)
+    monkeypatch.setattr(io_files, "MAX_PACKED_BYTES", 8 << 20)
     path = tmp_path / "big.npz"
     x = np.arange(2 << 20, dtype=np.int32).reshape(4, -1).T  # Fortran order, 8 MiB
     np.savez_compressed(path, X=x)
