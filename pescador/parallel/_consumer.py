@@ -7,7 +7,6 @@ import contextlib
 import multiprocessing
 import os
 import select
-import time
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,7 +36,7 @@ class _Worker:
         self.control: Connection | None = None
         self.nudges: Connection | None = None
         self.inbox: _transport.Inbox | None = None
-        self.reader: _transport.ChunkReader | None = None
+        self.decoder: _transport.Decoder | None = None
         self.done = False
         self.delivered_since_credit = 0
         self.half = 1  # credit the worker after this many items
@@ -55,28 +54,17 @@ def _shutdown(
     for w in workers:
         if w.control is not None:
             with contextlib.suppress(OSError, ValueError):
-                _transport.send(w.control.fileno(), ("stop",))
-    deadline = time.monotonic() + timeout
-    for w in workers:
-        if w.process is not None:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-    for w in workers:
-        if w.process is not None and w.process.is_alive():
-            w.process.terminate()
-            w.process.join(0.5)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(0.5)
-    for w in workers:
-        for conn in (w.data, w.control, w.nudges):
-            if conn is not None:
-                conn.close()
-        w.data = w.control = w.nudges = None
-        if w.process is not None:
-            w.process.close()
-            w.process = None
-    if directory is not None:
-        _transport.remove_directory(directory)
+                _transport.send(w.control.fileno(), (_transport.STOP,))
+    try:
+        _transport.stop_processes([w.process for w in workers if w.process], timeout)
+    finally:
+        for w in workers:
+            for conn in (w.data, w.control, w.nudges):
+                if conn is not None:
+                    conn.close()
+            w.data = w.control = w.nudges = w.process = None
+        if directory is not None:
+            _transport.remove_directory(directory)
 
 
 class _ParallelIterator(StreamIterator[Any]):
@@ -169,7 +157,7 @@ class _ParallelIterator(StreamIterator[Any]):
             data_recv, data_send = context.Pipe(duplex=False)
             control_recv, control_send = context.Pipe(duplex=False)
             nudge_recv, nudge_send = context.Pipe(duplex=False)
-            w.process = context.Process(
+            process = context.Process(
                 target=worker_main,
                 args=(
                     w.index,
@@ -184,13 +172,14 @@ class _ParallelIterator(StreamIterator[Any]):
                 daemon=True,
                 name=f"pescador-worker-{w.index}",
             )
-            w.process.start()
+            process.start()
+            w.process = process
             data_send.close()
             control_recv.close()
             nudge_recv.close()
             w.data, w.control, w.nudges = data_recv, control_send, nudge_send
             w.inbox = _transport.Inbox(data_recv.fileno())
-            w.reader = _transport.ChunkReader(self._directory, w.index)
+            w.decoder = _transport.Decoder(_transport.ChunkMaps(self._directory, w.index))
             w.half = half
 
     def _run(self) -> Iterator[Any]:
@@ -243,34 +232,32 @@ class _ParallelIterator(StreamIterator[Any]):
     @staticmethod
     def _died(w: _Worker) -> WorkerError:
         w.process.join(1.0)
-        return WorkerError(
-            f"worker {w.index} died without a word (exit code {w.process.exitcode})"
-        )
+        return WorkerError(_transport.death_message(f"worker {w.index}", w.process.exitcode))
 
     def _receive(self, w: _Worker) -> Any:
         """The next item of worker ``w`` (``_END`` when it has ended)."""
         kind, payload, snapshot = self._message(w)
-        if kind == "item":
+        if kind == _transport.ITEM:
             if snapshot is not None:
                 w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
             else:
                 w.skip += 1
-            assert w.reader is not None
-            item = w.reader.unpack(payload)
+            assert w.decoder is not None
+            item = w.decoder.unpack(payload)
             w.delivered_since_credit += 1
             if w.delivered_since_credit >= w.half:
                 self._credit(w)
             return item
-        if kind == "end":
+        if kind == _transport.END:
             w.done = True
             w.snapshot, w.skip = snapshot, 0
             return _END
-        raise WorkerError(f"worker {w.index} failed: {payload}", remote_traceback=snapshot)
+        raise _transport.worker_error(payload, f"worker {w.index}")
 
     def _credit(self, w: _Worker) -> None:
-        assert w.control is not None and w.reader is not None
+        assert w.control is not None and w.decoder is not None and w.decoder.maps is not None
         with contextlib.suppress(OSError):
-            message = ("credit", w.delivered_since_credit, w.reader.drain())
+            message = (_transport.CREDIT, w.delivered_since_credit, w.decoder.maps.drain())
             _transport.send(w.control.fileno(), message)
         w.delivered_since_credit = 0
 
@@ -335,8 +322,8 @@ class _ParallelIterator(StreamIterator[Any]):
         if self._cleanup is not None:
             self._cleanup()
         for w in self._workers:
-            if w.reader is not None:
-                w.reader.close()
+            if w.decoder is not None:
+                w.decoder.close()
 
     def close(self) -> None:
         super().close()

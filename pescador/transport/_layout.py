@@ -1,0 +1,346 @@
+"""Items as layouts: the worker's :class:`Encoder`, the consumer's :class:`Decoder` (private;
+see :mod:`pescador.transport`).
+
+An item that is a dict, a tuple or an array is split into its *arrays* (numpy arrays of any
+dtype without Python objects, empty and 0-d ones included) and its other *values*. Its
+*layout* gives, in the item's order: the container (``"dict"``, ``"tuple"`` or ``"array"``),
+then per position ``(key,)`` for a value, or ``(key, dtype, shape, order, offset)`` for an
+array: ``order`` is ``"F"`` for a Fortran-ordered array, which keeps its layout, else ``"C"``
+(other arrays are copied in C order); ``offset`` is where its bytes start in the item's memory
+(each aligned to :data:`ALIGN`). A layout is computed once per signature (container, keys and
+their types, dtypes, shapes, orders) and numbered; the first message that uses it carries it,
+later ones only its number. A worker remembers :data:`MAX_LAYOUTS`; an item with another one
+(shapes that keep changing) carries it every time, under the number -1.
+
+A message *body* is one of:
+
+- ``("s", layout id, layout or None, size, values, file id, offset)``: the arrays are in a chunk
+  of shared memory (:mod:`pescador.transport._chunks`);
+- ``("f", layout id, layout or None, size, values)``: the arrays follow as frames, one each (a
+  ``ZMQStreamer`` socket; :func:`as_frame`, :func:`from_frame`);
+- ``("p", item)``: the item itself, pickled with the message (not a dict, tuple or array; no
+  array bytes; or no room in shared memory, on a pipe).
+
+``size`` is the bytes of the item's arrays. :func:`layout_json` and :func:`layout_from_json`
+write a layout as JSON and read it back (dtypes as ``dtype.str``, or a structured dtype's
+description), for the 3.0 functions ``zmq_send_data`` and ``zmq_recv_data``, whose peer may be
+anyone's code: nothing is unpickled there.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+from ..exceptions import PescadorError
+from ._chunks import ChunkFiles, ChunkMaps
+
+#: Alignment of arrays in an item's memory (a cache line; enough for every dtype).
+ALIGN = 64
+#: Layouts a worker remembers, and cached views to copy arrays into.
+MAX_LAYOUTS = 256
+MAX_VIEWS = 4096
+
+_CONTAINERS = {dict: "dict", tuple: "tuple", np.ndarray: "array"}
+
+
+def aligned(n: int) -> int:
+    """``n`` rounded up to a multiple of :data:`ALIGN`."""
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+class Layout:
+    """A worker's layout: its number, definition (``entries``), array entries, size."""
+
+    __slots__ = ("announced", "arrays", "entries", "json", "lid", "size")
+
+    def __init__(self, lid: int, entries: tuple[Any, ...], size: int) -> None:
+        self.lid = lid
+        self.entries = entries
+        self.arrays = [entry for entry in entries[1:] if len(entry) == 5]
+        self.size = size
+        self.announced = False
+        self.json: bytes | None = None
+
+    def definition(self) -> tuple[Any, ...] | None:
+        """What a message using this layout carries: the entries the first time, then None."""
+        if self.announced:
+            return None
+        self.announced = self.lid >= 0
+        return self.entries
+
+
+class Encoder:
+    """The worker's side: items split by layout, their arrays copied into ``chunks``."""
+
+    def __init__(self, chunks: ChunkFiles | None = None) -> None:
+        self.chunks = chunks
+        self.layouts: dict[tuple[Any, ...], Layout] = {}  # signature -> layout
+        self.targets: dict[tuple[int, int, int], list[np.ndarray]] = {}
+
+    def split(self, item: Any) -> tuple[Layout, list[np.ndarray], list[Any]] | None:
+        """``(layout, arrays, values)``, or None for an item that is no dict, tuple or array."""
+        kind = type(item)
+        if kind is dict:
+            pairs: Iterable[tuple[Any, Any]] = item.items()
+        elif kind is tuple:
+            pairs = enumerate(item)
+        elif kind is np.ndarray:
+            pairs = ((None, item),)
+        else:
+            return None
+        signature: list[Any] = [kind]
+        arrays = []
+        values = []
+        for key, value in pairs:
+            if type(value) is np.ndarray and not value.dtype.hasobject:
+                flags = value.flags
+                fortran = flags.f_contiguous and not flags.c_contiguous
+                signature.append((key, type(key), value.dtype, value.shape, fortran))
+                arrays.append(value)
+            else:
+                signature.append((key, type(key)))
+                values.append(value)
+        sig = tuple(signature)
+        layout = self.layouts.get(sig)
+        if layout is None:
+            layout = self._new(sig)
+        return layout, arrays, values
+
+    def _new(self, sig: tuple[Any, ...]) -> Layout:
+        entries: list[Any] = [_CONTAINERS[sig[0]]]
+        size = 0
+        for entry in sig[1:]:
+            if len(entry) == 2:
+                entries.append((entry[0],))
+            else:
+                key, _, dtype, shape, fortran = entry
+                entries.append((key, dtype, shape, "F" if fortran else "C", size))
+                size += aligned(dtype.itemsize * math.prod(shape))
+        if len(self.layouts) >= MAX_LAYOUTS:
+            return Layout(-1, tuple(entries), size)  # not remembered
+        layout = self.layouts[sig] = Layout(len(self.layouts), tuple(entries), size)
+        return layout
+
+    def pack(self, item: Any, make_room: Callable[[], None]) -> tuple[Any, ...]:
+        """The body for ``item``: its arrays in a chunk, else the item itself."""
+        split = self.split(item)
+        if split is not None:
+            body = self._place(*split, make_room)
+            if body is not None:
+                return body
+        return ("p", item)
+
+    def pack_frames(
+        self, item: Any, make_room: Callable[[], None], min_bytes: int
+    ) -> tuple[tuple[Any, ...], list[Any]]:
+        """The body and frames for ``item`` (a dict, a tuple or an array): its arrays in a
+        chunk if they total ``min_bytes`` or more and there is room, else as frames."""
+        split = self.split(item)
+        if split is None:
+            raise TypeError(f"not a dict, tuple or array: {type(item).__name__}")
+        layout, arrays, values = split
+        if layout.size >= min_bytes:
+            body = self._place(layout, arrays, values, make_room)
+            if body is not None:
+                return body, []
+        frames = [as_frame(a, e[3]) for a, e in zip(arrays, layout.arrays, strict=True)]
+        return ("f", layout.lid, layout.definition(), layout.size, values), frames
+
+    def _place(
+        self,
+        layout: Layout,
+        arrays: list[np.ndarray],
+        values: list[Any],
+        make_room: Callable[[], None],
+    ) -> tuple[Any, ...] | None:
+        """The arrays copied into a chunk, and the body that says so; None without room."""
+        chunks = self.chunks
+        size = layout.size
+        if chunks is None or not size:
+            return None
+        if not chunks.has_free(size):
+            make_room()  # collect the chunks the consumer has released
+        chunk = chunks.take(size)
+        if chunk is None:
+            return None
+        fid, offset = chunk
+        lid = layout.lid
+        key = (fid, offset, lid)
+        targets = self.targets.get(key) if lid >= 0 else None
+        if targets is None:
+            mapping = chunks.maps[fid]
+            targets = [
+                np.ndarray(e[2], e[1], mapping, offset + e[4], None, e[3]) for e in layout.arrays
+            ]
+            if lid >= 0 and len(self.targets) < MAX_VIEWS:
+                self.targets[key] = targets
+        for target, value in zip(targets, arrays, strict=True):
+            np.copyto(target, value, casting="no")
+        return ("s", lid, layout.definition(), size, values, fid, offset)
+
+    def close(self) -> None:
+        self.targets.clear()
+        if self.chunks is not None:
+            self.chunks.close()
+
+
+class Decoder:
+    """The consumer's side: items rebuilt from bodies, their arrays as views of a chunk of
+    ``maps`` (or of the frames that follow), read-only unless ``writable``."""
+
+    def __init__(self, maps: ChunkMaps | None = None, writable: bool = True) -> None:
+        self.maps = maps
+        self.writable = writable
+        self.layouts: dict[int, tuple[tuple[Any, ...], list[Any]]] = {}  # id -> (entries, keys)
+
+    def unpack(self, body: tuple[Any, ...], frames: list[Any] | None = None) -> Any:
+        where = body[0]
+        if where == "p":
+            return body[1]
+        lid, definition = body[1], body[2]
+        if definition is None:
+            entries, keys = self.layouts[lid]
+        else:
+            entries, keys = definition, [entry[0] for entry in definition[1:]]
+            if lid >= 0:
+                self.layouts[lid] = (entries, keys)
+        if where == "s":
+            if self.maps is None:
+                raise PescadorError("received an item in shared memory, which is not mapped")
+            base = self.maps.base(body[5], body[6], body[3])
+            values = iter(body[4])
+            out = [
+                np.ndarray(e[2], e[1], base, e[4], None, e[3]) if len(e) == 5 else next(values)
+                for e in entries[1:]
+            ]
+        else:
+            out = from_frames(entries, body[4], frames or [], self.writable)
+        return assemble(entries[0], keys, out)
+
+    def close(self) -> None:
+        if self.maps is not None:
+            self.maps.close()
+
+
+def assemble(container: str, keys: list[Any], out: list[Any]) -> Any:
+    """The item: a dict of ``keys`` and ``out``, a tuple of ``out``, or ``out``'s array."""
+    if container == "dict":
+        return dict(zip(keys, out, strict=True))
+    if container == "tuple":
+        return tuple(out)
+    return out[0]
+
+
+# ------------------------------------------------------------------------------ frames
+def as_frame(array: np.ndarray, order: str) -> Any:
+    """The bytes of ``array`` in ``order``, without a copy where it is contiguous so."""
+    if not array.nbytes:
+        return b""
+    if order == "F":
+        array = array.T  # Fortran-ordered: its transpose is C-ordered
+    elif not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array)
+    return array.reshape(-1).view(np.uint8)
+
+
+def from_frame(
+    frame: Any, dtype: np.dtype[Any], shape: tuple[int, ...], order: str, writable: bool
+) -> np.ndarray:
+    """The array of ``frame`` (bytes, a buffer, a ZeroMQ frame), a view where it can be."""
+    count = math.prod(shape)
+    if not count or not dtype.itemsize:
+        out = np.empty(shape, dtype, order=order)  # type: ignore[call-overload]
+    else:
+        flat = np.frombuffer(frame, dtype, count)
+        out = flat.reshape(shape[::-1]).T if order == "F" else flat.reshape(shape)
+        if not out.flags.aligned:  # small frames may sit at any offset of a receive buffer
+            out = out.copy(order="A")
+    if not writable:
+        out.flags.writeable = False
+    return out
+
+
+def from_frames(
+    entries: tuple[Any, ...], values: list[Any], frames: list[Any], writable: bool
+) -> list[Any]:
+    """An item's arrays (one frame each) and values, in the layout's order."""
+    rest = iter(values)
+    next_frame = iter(frames).__next__
+    return [
+        from_frame(next_frame(), e[1], e[2], e[3], writable) if len(e) == 5 else next(rest)
+        for e in entries[1:]
+    ]
+
+
+# ------------------------------------------------------------------------------ JSON
+def _dtype_token(dtype: np.dtype[Any]) -> str:
+    """A dtype as text: ``dtype.str``, or a structured dtype's description as a literal."""
+    if dtype.fields is None:
+        return dtype.str
+    return repr(npy_format.dtype_to_descr(dtype))  # read back with ast.literal_eval
+
+
+_DTYPES: dict[str, np.dtype[Any]] = {}
+
+
+def _dtype_of(token: str) -> np.dtype[Any]:
+    dtype = _DTYPES.get(token)
+    if dtype is None:
+        if token.startswith("["):
+            dtype = npy_format.descr_to_dtype(ast.literal_eval(token))
+        else:
+            dtype = np.dtype(token)
+        if dtype.hasobject:
+            raise PescadorError(f"received an array of dtype {token!r}, which holds objects")
+        if len(_DTYPES) > 256:
+            _DTYPES.clear()
+        _DTYPES[token] = dtype
+    return dtype
+
+
+def layout_json(layout: Layout) -> bytes:
+    """``layout``'s definition as JSON (keys must be str, int or None)."""
+    text = layout.json
+    if text is None:
+        out: list[Any] = [layout.entries[0]]
+        for e in layout.entries[1:]:
+            out.append([e[0]] if len(e) == 1 else [e[0], _dtype_token(e[1]), e[2], *e[3:]])
+        text = layout.json = json.dumps(out).encode()
+    return text
+
+
+_PARSED: dict[bytes, tuple[tuple[Any, ...], list[Any]]] = {}
+
+
+def layout_from_json(text: bytes) -> tuple[tuple[Any, ...], list[Any]]:
+    """``(entries, keys)`` of a layout written by :func:`layout_json`; checked."""
+    parsed = _PARSED.get(text)
+    if parsed is None:
+        try:
+            container, *rest = json.loads(text)
+            entries: list[Any] = [container]
+            for e in rest:
+                if len(e) == 1:
+                    entries.append((e[0],))
+                    continue
+                key, token, shape, order, offset = e
+                shape = tuple(int(s) for s in shape)
+                if min(shape, default=0) < 0 or order not in ("C", "F"):
+                    raise ValueError(f"shape {shape} or order {order!r}")
+                entries.append((key, _dtype_of(token), shape, order, int(offset)))
+            if container not in _CONTAINERS.values():
+                raise ValueError(f"container {container!r}")
+        except (ValueError, TypeError, SyntaxError) as exc:
+            raise PescadorError(f"malformed pescador layout: {exc}") from None
+        parsed = (tuple(entries), [e[0] for e in entries[1:]])
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[text] = parsed
+    return parsed
