@@ -95,26 +95,30 @@ def shared(array: np.ndarray) -> bool:
     return isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)
 
 
-def same(a, b) -> bool:
+def same(a, b, exact: bool = False) -> bool:
+    """Whether ``b`` is ``a`` received (``exact``: every dtype kept as it was)."""
     if isinstance(a, np.ndarray):
         if not isinstance(b, np.ndarray) or a.shape != b.shape:
             return False
         if a.dtype != b.dtype:
-            # What travels pickled follows numpy's pickling, which may turn a non-native
-            # datetime or unicode dtype native (the values are kept); shared memory keeps
-            # every dtype.
-            if not (a.dtype.kind in "mMU" and a.dtype.newbyteorder("=") == b.dtype):
+            # What travels pickled follows numpy's pickling, which may make a non-native
+            # dtype native (the values are kept); shared memory and frames keep every dtype.
+            if exact or shared(b) or a.dtype.newbyteorder("=") != b.dtype:
                 return False
             a = a.astype(b.dtype)
         return a.tobytes() == b.tobytes()  # the values, in C order whatever the layouts
     if isinstance(a, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(map(same, a, b))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same(x, y, exact) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, dict):
         return (
             isinstance(b, dict)
             and list(a) == list(b)
             and [type(k) for k in a] == [type(k) for k in b]
-            and all(same(a[k], b[k]) for k in a)
+            and all(same(a[k], b[k], exact) for k in a)
         )
     return type(a) is type(b) and a == b
 
@@ -137,9 +141,9 @@ def test_every_item_round_trips_exactly_through_shared_memory(pipe, items):
 def test_every_item_round_trips_exactly_as_frames(items):
     encoder, decoder = _transport.Encoder(), _transport.Decoder(writable=False)
     for item in items:
-        body, frames = encoder.pack_frames(item, lambda: None, 0)
+        body, frames = encoder.frames(*encoder.split(item))
         got = decoder.unpack(body, [bytes(f) for f in frames])  # received elsewhere
-        assert same(item, got)
+        assert same(item, got, exact=True)
         arrays = got.values() if type(got) is dict else got if type(got) is tuple else [got]
         for value in arrays:
             if isinstance(value, np.ndarray) and not value.dtype.hasobject:
@@ -152,12 +156,13 @@ def test_every_dict_of_arrays_round_trips_through_a_json_layout(data):
     layout, arrays, values = _transport.Encoder().split(data)
     assert values == []
     text = _transport.layout_json(layout)
-    entries, keys = _transport.layout_from_json(json.dumps(json.loads(text)).encode())
+    plan = _transport.layout_from_json(json.dumps(json.loads(text)).encode())
     frames = [
-        bytes(_transport.as_frame(a, e[3])) for a, e in zip(arrays, entries[1:], strict=True)
+        bytes(_transport.as_frame(a, e[3])) for a, e in zip(arrays, plan.arrays, strict=True)
     ]
-    got = _transport.assemble("dict", keys, _transport.from_frames(entries, [], frames, False))
-    assert same(data, got)
+    got = plan.build(plan.from_frames(frames, False), [])
+    assert same(data, got, exact=True)
+    assert not any(value.flags.writeable for value in got.values())
 
 
 def test_memory_orders_travel_as_they_are(pipe):
@@ -215,8 +220,8 @@ def test_a_full_dev_shm_sends_items_another_way(pipe, monkeypatch):
     for j in range(3):
         got = send({"x": np.full(5, j)})
         assert int(got["x"][0]) == j and not shared(got["x"])
-    body, frames = encoder.pack_frames({"x": np.arange(4)}, lambda: None, 0)
-    assert body[0] == "f" and len(frames) == 1
+    split = encoder.split({"x": np.arange(4)})
+    assert encoder.place(*split, lambda: None) is None
     assert len(calls) == 1  # refused once: not tried again for every item
     assert os.listdir(encoder.chunks.directory) == []  # the refused file is gone
 
@@ -265,8 +270,8 @@ def test_shapes_that_keep_changing_carry_their_layout(pipe):
 def test_read_only_mappings_give_read_only_arrays(directory):
     encoder = _transport.Encoder(_transport.ChunkFiles(directory, 3, 1 << 20))
     decoder = _transport.Decoder(_transport.ChunkMaps(directory, 3, writable=False), False)
-    body, frames = encoder.pack_frames({"x": np.arange(4.0)}, lambda: None, 0)
-    assert body[0] == "s" and frames == []
+    body = encoder.pack({"x": np.arange(4.0)}, lambda: None)
+    assert body[0] == "s"
     got = decoder.unpack(body)
     np.testing.assert_array_equal(got["x"], np.arange(4.0))
     with pytest.raises(ValueError):
@@ -274,14 +279,6 @@ def test_read_only_mappings_give_read_only_arrays(directory):
     del got
     assert decoder.maps.drain() == [(body[5], body[6])]
     decoder.close()
-    encoder.close()
-
-
-def test_small_items_travel_as_frames_below_the_threshold(directory):
-    encoder = _transport.Encoder(_transport.ChunkFiles(directory, 0, 1 << 20))
-    small, _ = encoder.pack_frames({"x": np.arange(4)}, lambda: None, 1 << 10)
-    large, _ = encoder.pack_frames({"x": np.arange(1 << 10)}, lambda: None, 1 << 10)
-    assert (small[0], large[0]) == ("f", "s")
     encoder.close()
 
 
@@ -299,6 +296,13 @@ def test_small_items_travel_as_frames_below_the_threshold(directory):
 def test_malformed_json_layouts_are_refused(text):
     with pytest.raises(PescadorError):
         _transport.layout_from_json(text)
+
+
+def test_frames_must_match_the_layout():
+    layout, _, _ = _transport.Encoder().split({"a": np.arange(3), "b": np.ones(2)})
+    plan = _transport.layout_from_json(_transport.layout_json(layout))
+    with pytest.raises(PescadorError, match="1 frames for 2 arrays"):
+        plan.from_frames([b"x" * 24], False)
 
 
 # ------------------------------------------------------------------ directory, processes
