@@ -121,6 +121,7 @@ def worker_main(
     put = outbox.put
     item_tag = _transport.ITEM
     clock = time.perf_counter
+    it = None
     try:
         it = stream._iterate(None, seed.child(index))
         skip = 0
@@ -156,4 +157,7 @@ def worker_main(
             outbox.put((_transport.ERROR, _transport.error_report(exc), None), 0.0)
             outbox.flush()
     finally:
+        if it is not None:  # the stream's generators run their own clean-up now
+            with contextlib.suppress(Exception):
+                it.close()
         encoder.close()
