@@ -100,8 +100,7 @@ class Encoder:
         values = []
         for key, value in pairs:
             if type(value) is np.ndarray and not value.dtype.hasobject:
-                flags = value.flags
-                fortran = flags.f_contiguous and not flags.c_contiguous
+                fortran = not value.flags.c_contiguous and value.flags.f_contiguous
                 signature.append((key, type(key), value.dtype, value.shape, fortran))
                 arrays.append(value)
             else:
@@ -241,7 +240,12 @@ class Decoder:
             if self.maps is None:
                 raise PescadorError("received an item in shared memory, which is not mapped")
             base = self.maps.base(body[5], body[6], body[3])
-            arrays = [np.ndarray(e[2], e[1], base, e[4], None, e[3]) for e in plan.arrays]
+            arrays = [
+                np.ndarray(e[2], e[1], base, e[4])
+                if e[3] == "C"
+                else np.ndarray(e[2], e[1], base, e[4], None, "F")
+                for e in plan.arrays
+            ]
         else:
             arrays = plan.from_frames(frames or [], self.writable)
         return plan.build(arrays, body[4])
