@@ -25,7 +25,7 @@ a socket. Every file lives in the consumer's private directory, which is removed
 consumer closes (by a worker if the consumer dies first), so no segment outlives them.
 """
 
-from ._chunks import FILE_BYTES, MIN_CHUNK, ChunkFiles, ChunkMaps, chunk_size
+from ._chunks import ChunkFiles, ChunkMaps
 from ._directory import (
     death_message,
     default_limit,
@@ -35,32 +35,16 @@ from ._directory import (
     shm_available,
     stop_processes,
 )
-from ._layout import (
-    ALIGN,
-    MAX_LAYOUTS,
-    MAX_VIEWS,
-    Decoder,
-    Encoder,
-    Plan,
-    aligned,
-    as_frame,
-    from_frame,
-    layout_from_json,
-    layout_json,
-)
+from ._layout import MAX_LAYOUTS, Decoder, Encoder, as_frame, layout_from_json, layout_json
 from ._messages import CREDIT, END, ERROR, ITEM, STOP, error_report, worker_error
-from ._pipes import Inbox, Outbox, frame, send, write
+from ._pipes import Inbox, Outbox, send
 
 __all__ = [
-    "ALIGN",
     "CREDIT",
     "END",
     "ERROR",
-    "FILE_BYTES",
     "ITEM",
     "MAX_LAYOUTS",
-    "MAX_VIEWS",
-    "MIN_CHUNK",
     "STOP",
     "ChunkFiles",
     "ChunkMaps",
@@ -68,16 +52,11 @@ __all__ = [
     "Encoder",
     "Inbox",
     "Outbox",
-    "Plan",
-    "aligned",
     "as_frame",
-    "chunk_size",
     "death_message",
     "default_limit",
     "error_report",
     "exit_with_consumer",
-    "frame",
-    "from_frame",
     "layout_from_json",
     "layout_json",
     "make_directory",
@@ -86,5 +65,4 @@ __all__ = [
     "shm_available",
     "stop_processes",
     "worker_error",
-    "write",
 ]
