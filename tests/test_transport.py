@@ -160,7 +160,7 @@ def test_every_dict_of_arrays_round_trips_through_a_json_layout(data):
     frames = [
         bytes(_transport.as_frame(a, e[3])) for a, e in zip(arrays, plan.arrays, strict=True)
     ]
-    got = plan.build(plan.from_frames(frames, False), [])
+    got = plan.from_frames(frames, [], False)
     assert same(data, got, exact=True)
     assert not any(value.flags.writeable for value in got.values())
 
@@ -302,7 +302,7 @@ def test_frames_must_match_the_layout():
     layout, _, _ = _transport.Encoder().split({"a": np.arange(3), "b": np.ones(2)})
     plan = _transport.layout_from_json(_transport.layout_json(layout))
     with pytest.raises(PescadorError, match="1 frames for 2 arrays"):
-        plan.from_frames([b"x" * 24], False)
+        plan.from_frames([b"x" * 24], [], False)
 
 
 # ------------------------------------------------------------------ directory, processes

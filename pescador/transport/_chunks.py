@@ -20,7 +20,7 @@ import contextlib
 import mmap
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -51,19 +51,20 @@ class ChunkFiles:
         self.free: dict[int, list[tuple[int, int]]] = collections.defaultdict(list)
         self.size_of: dict[int, int] = {}  # file id -> its chunk size
 
-    def has_free(self, size: int) -> bool:
-        """Whether a released chunk can hold ``size`` bytes."""
-        return bool(self.free[chunk_size(size)])
-
     def release(self, chunks: Iterable[tuple[int, int]]) -> None:
         for fid, offset in chunks:
             self.free[self.size_of[fid]].append((fid, offset))
 
-    def take(self, size: int) -> tuple[int, int] | None:
+    def take(
+        self, size: int, make_room: Callable[[], None] | None = None
+    ) -> tuple[int, int] | None:
         """``(file id, offset)`` of a chunk of ``size`` bytes or more, or None if there is no
-        room (the limit, a full ``/dev/shm``, the directory gone)."""
+        room (the limit, a full ``/dev/shm``, the directory gone). If no released chunk fits,
+        ``make_room`` is called first (to collect the chunks the consumer has released)."""
         chunk = chunk_size(size)
         free = self.free[chunk]
+        if not free and make_room is not None:
+            make_room()
         if free:
             return free.pop()
         file_bytes = max(chunk, FILE_BYTES)

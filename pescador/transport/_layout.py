@@ -149,9 +149,7 @@ class Encoder:
         size = layout.size
         if chunks is None or not size:
             return None
-        if not chunks.has_free(size):
-            make_room()  # collect the chunks the consumer has released
-        chunk = chunks.take(size)
+        chunk = chunks.take(size, make_room)
         if chunk is None:
             return None
         fid, offset = chunk
@@ -184,23 +182,49 @@ class Encoder:
 
 
 class Plan:
-    """The consumer's view of a layout: how to rebuild its items."""
+    """The consumer's view of a layout: how to rebuild its items.
 
-    __slots__ = ("arrays", "container", "is_array", "keys")
+    Items that are dicts of arrays only (the usual batches; every ZMQStreamer item) are built
+    in one loop: half the time of building a list of arrays and then the container.
+    """
+
+    __slots__ = ("arrays", "container", "is_array", "keys", "plain")
 
     def __init__(self, entries: tuple[Any, ...]) -> None:
         self.container = entries[0]
         self.keys = [e[0] for e in entries[1:]]
         self.arrays = [e for e in entries[1:] if len(e) == 5]
         self.is_array = [len(e) == 5 for e in entries[1:]]
+        self.plain = self.container == "dict" and all(self.is_array)
 
-    def from_frames(self, frames: list[Any], writable: bool) -> list[np.ndarray]:
-        """The arrays of an item sent as frames (one each)."""
-        arrays = self.arrays
-        if len(frames) != len(arrays):
-            raise PescadorError(f"received {len(frames)} frames for {len(arrays)} arrays")
-        out = [from_frame(f, e[1], e[2], e[3], writable) for f, e in zip(frames, arrays)]  # noqa: B905
-        return out
+    def from_chunk(self, base: np.ndarray, values: list[Any]) -> Any:
+        """The item whose arrays are in ``base`` (an item's memory in a chunk)."""
+        ndarray = np.ndarray
+        if self.plain:
+            item = {}
+            for key, dtype, shape, order, offset in self.arrays:
+                if order == "C":
+                    item[key] = ndarray(shape, dtype, base, offset)
+                else:
+                    item[key] = ndarray(shape, dtype, base, offset, None, order)
+            return item
+        arrays = [ndarray(e[2], e[1], base, e[4], None, e[3]) for e in self.arrays]
+        return self.build(arrays, values)
+
+    def from_frames(self, frames: list[Any], values: list[Any], writable: bool) -> Any:
+        """The item whose arrays are ``frames`` (one each)."""
+        if len(frames) != len(self.arrays):
+            raise PescadorError(f"received {len(frames)} frames for {len(self.arrays)} arrays")
+        if self.plain:
+            item = {}
+            for frame, (key, dtype, shape, order, _) in zip(frames, self.arrays):  # noqa: B905
+                item[key] = from_frame(frame, dtype, shape, order, writable)
+            return item
+        arrays = [
+            from_frame(f, e[1], e[2], e[3], writable)
+            for f, e in zip(frames, self.arrays)  # noqa: B905 (lengths checked)
+        ]
+        return self.build(arrays, values)
 
     def build(self, arrays: list[np.ndarray], values: list[Any]) -> Any:
         """The item: ``arrays`` and ``values`` in the container, in the layout's order."""
@@ -209,8 +233,7 @@ class Plan:
             arrays = [next_array() if a else next_value() for a in self.is_array]
         container = self.container
         if container == "dict":
-            # Lengths match by construction (strict=True costs a quarter of a microsecond).
-            return dict(zip(self.keys, arrays))  # noqa: B905
+            return dict(zip(self.keys, arrays, strict=True))
         if container == "tuple":
             return tuple(arrays)
         return arrays[0]
@@ -239,16 +262,8 @@ class Decoder:
         if where == "s":
             if self.maps is None:
                 raise PescadorError("received an item in shared memory, which is not mapped")
-            base = self.maps.base(body[5], body[6], body[3])
-            arrays = [
-                np.ndarray(e[2], e[1], base, e[4])
-                if e[3] == "C"
-                else np.ndarray(e[2], e[1], base, e[4], None, "F")
-                for e in plan.arrays
-            ]
-        else:
-            arrays = plan.from_frames(frames or [], self.writable)
-        return plan.build(arrays, body[4])
+            return plan.from_chunk(self.maps.base(body[5], body[6], body[3]), body[4])
+        return plan.from_frames(frames or [], body[4], self.writable)
 
     def close(self) -> None:
         if self.maps is not None:

@@ -198,9 +198,9 @@ def zmq_recv_data(socket: Any, flags: int = 0, copy: bool = True, track: bool = 
     tag = head[:1]
     if tag == ITEM:
         plan = _transport.layout_from_json(head[1:])
-        if plan.container != "dict" or not all(plan.is_array):
+        if not plan.plain:
             raise PescadorError("malformed pescador ZMQ message: not a dict of arrays")
-        return plan.build(plan.from_frames(frames[1:], False), [])
+        return plan.from_frames(frames[1:], [], False)
     if tag == END:
         return None
     if tag == ERROR:
