@@ -29,7 +29,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
-from itertools import count
+from itertools import count, islice
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,24 @@ def consume(iterable: Iterable[Any]) -> int:
     # reuses its result tuple because the deque drops it at once: a few ns per item in all.
     deque(zip(iterable, counter, strict=False), maxlen=0)
     return next(counter)
+
+
+class Steady:
+    """A run over one iterator of ``stream``, started (its first item pulled) before timing:
+    an infinite stream in steady state, activation excluded."""
+
+    def __init__(self, stream: Any) -> None:
+        self.iterator = stream.iterate()
+        next(self.iterator)
+
+    def __call__(self, n: int) -> int:
+        return consume(islice(self.iterator, n))
+
+    def close(self) -> None:
+        """Stop the iterator now (its worker processes, if any)."""
+        close = getattr(self.iterator, "close", None)
+        if close is not None:
+            close()
 
 
 def parse_args(description: str) -> argparse.Namespace:

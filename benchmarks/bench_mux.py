@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from itertools import islice
 from typing import Any
 
 import numpy as np
 from _timing import (
     Report,
     Run,
+    Steady,
     Target,
     best_interleaved,
     best_per_item,
@@ -90,17 +90,6 @@ def random_weights(n: int) -> np.ndarray:
     return np.random.default_rng(0).uniform(0.1, 1.0, n)
 
 
-def steady(mux: Any) -> Run:
-    """Time an infinite mux in steady state: one iterator, started before timing."""
-    iterator = mux.iterate()
-    next(iterator)
-
-    def run(n: int) -> int:
-        return consume(islice(iterator, n))
-
-    return run
-
-
 def to_the_end(mux: Any) -> Run:
     """Time a finite mux: iterate it to its end, as often as needed for ``n`` items."""
 
@@ -123,11 +112,11 @@ def stochastic(streamers: list[Any], mode: str, dist: str, weighted: bool) -> Ru
         dist=dist,
         random_state=0,
     )
-    return to_the_end(mux) if mode == "exhaustive" else steady(mux)
+    return to_the_end(mux) if mode == "exhaustive" else Steady(mux)
 
 
 def shuffled(streamers: list[Any]) -> Run:
-    return steady(pescador.ShuffledMux(streamers, random_state=0))
+    return Steady(pescador.ShuffledMux(streamers, random_state=0))
 
 
 def main() -> None:
@@ -169,7 +158,7 @@ def add_scaling(report: Report, streamers: list[Any], seconds: float, repeat: in
         return pescador.StochasticMux(streamers, N_ACTIVE, RATE, random_state=0)
 
     def per_item() -> dict[str, Any]:
-        runs = {"1k": steady(default_mux(streamers)), "100k": steady(default_mux(many))}
+        runs = {"1k": Steady(default_mux(streamers)), "100k": Steady(default_mux(many))}
         results = best_interleaved(runs, seconds, repeat)
         ratio = results["100k"]["seconds_per_item"] / results["1k"]["seconds_per_item"]
         return {SCALING: {"value": ratio, "items": results["100k"]["items"], "unit": "x"}}

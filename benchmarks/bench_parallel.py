@@ -14,11 +14,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 import numpy as np
-from _timing import Report, Run, Target, best_interleaved, best_per_item, consume, parse_args
+from _timing import Report, Run, Steady, Target, best_interleaved, best_per_item, parse_args
 
 import pescador
 
@@ -49,30 +48,12 @@ def busy(seed: int) -> Iterator[dict[str, np.ndarray]]:
 def transfer_run(nbytes: int) -> Run:
     source = pescador.Streamer(batches, nbytes)
     if hasattr(pescador, "ParallelStreamer"):
-        stream: Any = pescador.ParallelStreamer(source, 1)
-    else:
-        stream = pescador.ZMQStreamer(source)
-    iterator = stream.iterate()
-    next(iterator)
-
-    def run(n: int) -> int:
-        return consume(islice(iterator, n))
-
-    return run
-
-
-def steady(stream: Any) -> Run:
-    iterator = stream.iterate()
-    next(iterator)
-
-    def run(n: int) -> int:
-        return consume(islice(iterator, n))
-
-    return run
+        return Steady(pescador.ParallelStreamer(source, 1))
+    return Steady(pescador.ZMQStreamer(source))
 
 
 def ratio(single: Any, parallel: Any, seconds: float, repeat: int) -> dict[str, Any]:
-    results = best_interleaved({"1": steady(single), "2": steady(parallel)}, seconds, repeat)
+    results = best_interleaved({"1": Steady(single), "2": Steady(parallel)}, seconds, repeat)
     value = results["2"]["seconds_per_item"] / results["1"]["seconds_per_item"]
     return {"value": value, "items": results["2"]["items"], "unit": "x"}
 

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 import numpy as np
-from _timing import Report, Run, Target, best_per_item, best_seconds, consume, parse_args
+from _timing import Report, Steady, Target, best_per_item, best_seconds, parse_args
 
 import pescador
 from pescador.zmq_stream import ZMQStreamer
@@ -42,39 +41,23 @@ def batches(nbytes: int) -> Iterator[dict[str, np.ndarray]]:
         yield batch
 
 
-def steady(zs: Any) -> tuple[Run, Any]:
-    """A run over one started iterator (and the iterator, to close it afterwards)."""
-    iterator = iter(zs.iterate())
-    next(iterator)
-
-    def run(n: int) -> int:
-        return consume(islice(iterator, n))
-
-    return run, iterator
-
-
 def measure_batches(nbytes: int, seconds: float, repeat: int) -> dict[str, Any]:
-    run, iterator = steady(ZMQStreamer(pescador.Streamer(batches, nbytes)))
+    run = Steady(ZMQStreamer(pescador.Streamer(batches, nbytes)))
     try:
         result = best_per_item(run, seconds, repeat)
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-        del iterator
+        run.close()
     per_gb = result["seconds_per_item"] * 1e9 / nbytes
     print(f"  {nbytes >> 10} KiB: {1 / per_gb:.2f} GB/s", file=sys.stderr)
     return {"seconds_per_item": per_gb, "items": result["items"], "unit": "GB"}
 
 
 def measure_small(seconds: float, repeat: int) -> dict[str, Any]:
-    run, iterator = steady(ZMQStreamer(pescador.Streamer(batches, 40)))
+    run = Steady(ZMQStreamer(pescador.Streamer(batches, 40)))
     try:
         return best_per_item(run, seconds, repeat)
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+        run.close()
 
 
 def measure_start(repeat: int) -> dict[str, Any]:

@@ -1,82 +1,26 @@
-"""ParallelStreamer and its consumer: start the workers, merge their items, state, shutdown
-(private; see :mod:`pescador.parallel`)."""
+"""ParallelStreamer and its iterator: start the workers, merge their items, the state
+(private; see :mod:`pescador.parallel`; the handles on the workers are in ``_handle``)."""
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import select
-import time
 import weakref
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import accumulate
-from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import transport as _transport
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import check_start_method
 from ..core import Streamer, StreamIterator, _Plan
-from ..exceptions import PescadorError, WorkerError
+from ..exceptions import PescadorError
 from ..mux._draws import Uniforms
-from ._worker import worker_main
+from ._handle import WorkerHandle, shutdown
 
 __all__ = ["ParallelStreamer"]
-
-
-# ------------------------------------------------------------------------------ the consumer
-class _Worker:
-    """The consumer's handle on one worker process."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.process: Any = None
-        self.data: Connection | None = None
-        self.control: Connection | None = None
-        self.nudges: Connection | None = None
-        self.inbox: _transport.Inbox | None = None
-        self.reader: _transport.ChunkReader | None = None
-        self.done = False
-        self.delivered_since_credit = 0
-        self.half = 1  # credit the worker after this many items
-        # Exact position: the worker's state after `base` of its items, and items since.
-        self.snapshot: dict[str, Any] | None = None
-        self.skip = 0
-
-
-def _shutdown(
-    workers: list[_Worker], directory: str | None, owner: int, timeout: float = 0.5
-) -> None:
-    """Stop every worker (politely, then by force) and delete the shared memory."""
-    if os.getpid() != owner:
-        return  # a forked child inherited this finaliser: the workers are not its own
-    for w in workers:
-        if w.control is not None:
-            with contextlib.suppress(OSError, ValueError):
-                _transport.send(w.control.fileno(), ("stop",))
-    deadline = time.monotonic() + timeout
-    for w in workers:
-        if w.process is not None:
-            w.process.join(max(0.0, deadline - time.monotonic()))
-    for w in workers:
-        if w.process is not None and w.process.is_alive():
-            w.process.terminate()
-            w.process.join(0.5)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(0.5)
-    for w in workers:
-        for conn in (w.data, w.control, w.nudges):
-            if conn is not None:
-                conn.close()
-        w.data = w.control = w.nudges = None
-        if w.process is not None:
-            w.process.close()
-            w.process = None
-    if directory is not None:
-        _transport.remove_directory(directory)
 
 
 class _ParallelIterator(StreamIterator[Any]):
@@ -97,7 +41,7 @@ class _ParallelIterator(StreamIterator[Any]):
     def __init__(self, owner: ParallelStreamer, max_iter: Any, seed: InheritedSeed) -> None:
         super().__init__(max_iter, seed)
         self._owner = owner
-        self._workers: list[_Worker] = []
+        self._workers: list[WorkerHandle] = []
         self._directory: str | None = None
         self._merge: Uniforms | None = None
         self._shares: list[float] = []
@@ -127,10 +71,10 @@ class _ParallelIterator(StreamIterator[Any]):
         if resume is not None:
             self._merge.load(resume["merge"])
         self._directory = _transport.make_directory()
-        self._workers = [_Worker(i) for i in range(k)]
+        self._workers = [WorkerHandle(i) for i in range(k)]
         # Whatever happens to this iterator, its processes and files go with it.
         self._cleanup = weakref.finalize(
-            self, _shutdown, self._workers, self._directory, os.getpid()
+            self, shutdown, self._workers, self._directory, os.getpid()
         )
         context: Any = multiprocessing.get_context(owner.start_method)
 
@@ -158,40 +102,15 @@ class _ParallelIterator(StreamIterator[Any]):
                 else owner.shm_limit
             ),
         }
+        job = (k, owner.stream, seed)
         for w in self._workers:
             start = None
             if resume is not None:
                 entry = resume["workers"][w.index]
                 w.snapshot, w.skip, w.done = entry["state"], entry["skip"], entry["done"]
                 start = {"state": w.snapshot, "skip": w.skip}
-            if w.done:
-                continue
-            data_recv, data_send = context.Pipe(duplex=False)
-            control_recv, control_send = context.Pipe(duplex=False)
-            nudge_recv, nudge_send = context.Pipe(duplex=False)
-            w.process = context.Process(
-                target=worker_main,
-                args=(
-                    w.index,
-                    k,
-                    owner.stream,  # pickled for spawn/forkserver; fork shares it as is
-                    seed,
-                    (data_send, control_recv, nudge_recv),
-                    self._directory,
-                    options,
-                    start,
-                ),
-                daemon=True,
-                name=f"pescador-worker-{w.index}",
-            )
-            w.process.start()
-            data_send.close()
-            control_recv.close()
-            nudge_recv.close()
-            w.data, w.control, w.nudges = data_recv, control_send, nudge_send
-            w.inbox = _transport.Inbox(data_recv.fileno())
-            w.reader = _transport.ChunkReader(self._directory, w.index)
-            w.half = half
+            if not w.done:
+                w.start(context, job, self._directory, options, start)
 
     def _run(self) -> Iterator[Any]:
         try:
@@ -199,7 +118,7 @@ class _ParallelIterator(StreamIterator[Any]):
         finally:
             self.close_workers()
 
-    def _message(self, w: _Worker) -> Any:
+    def _message(self, w: WorkerHandle) -> Any:
         """Worker ``w``'s next message (waiting for it)."""
         inbox = w.inbox
         assert inbox is not None
@@ -207,11 +126,11 @@ class _ParallelIterator(StreamIterator[Any]):
         while message is None:
             self._wait(inbox.poller, {inbox.fd: w})
             if not inbox.fill():
-                raise self._died(w)
+                raise w.died()
             message = inbox.pop()
         return message
 
-    def _wait(self, poller: Any, by_fd: dict[int, _Worker]) -> list[int]:
+    def _wait(self, poller: Any, by_fd: dict[int, WorkerHandle]) -> list[int]:
         """The descriptors, among ``by_fd``'s, with bytes to read, waiting as long as it takes:
         first crediting the workers (one may be waiting for credit: its bytes in flight bound
         it), after 5 ms nudging them (one may hold messages), and checking every 100 ms that
@@ -220,59 +139,39 @@ class _ParallelIterator(StreamIterator[Any]):
         if not ready:
             for w in by_fd.values():
                 if w.delivered_since_credit:
-                    self._credit(w)
+                    w.credit()
             ready = poller.poll(_NUDGE_AFTER_MS)
         if not ready:
             for w in by_fd.values():
-                self._nudge(w)
+                w.nudge()
         while not ready:
             ready = poller.poll(100)
             if not ready:
                 for w in by_fd.values():
                     assert w.inbox is not None
                     if not w.process.is_alive() and not w.inbox.ready(0):
-                        raise self._died(w)
+                        raise w.died()
         return [fd for fd, _ in ready]
 
-    @staticmethod
-    def _nudge(w: _Worker) -> None:
-        assert w.nudges is not None
-        with contextlib.suppress(OSError):
-            os.write(w.nudges.fileno(), b"!")
-
-    @staticmethod
-    def _died(w: _Worker) -> WorkerError:
-        w.process.join(1.0)
-        return WorkerError(
-            f"worker {w.index} died without a word (exit code {w.process.exitcode})"
-        )
-
-    def _receive(self, w: _Worker) -> Any:
+    def _receive(self, w: WorkerHandle) -> Any:
         """The next item of worker ``w`` (``_END`` when it has ended)."""
         kind, payload, snapshot = self._message(w)
-        if kind == "item":
+        if kind == _transport.ITEM:
             if snapshot is not None:
                 w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
             else:
                 w.skip += 1
-            assert w.reader is not None
-            item = w.reader.unpack(payload)
+            assert w.decoder is not None
+            item = w.decoder.unpack(payload)
             w.delivered_since_credit += 1
             if w.delivered_since_credit >= w.half:
-                self._credit(w)
+                w.credit()
             return item
-        if kind == "end":
+        if kind == _transport.END:
             w.done = True
             w.snapshot, w.skip = snapshot, 0
             return _END
-        raise WorkerError(f"worker {w.index} failed: {payload}", remote_traceback=snapshot)
-
-    def _credit(self, w: _Worker) -> None:
-        assert w.control is not None and w.reader is not None
-        with contextlib.suppress(OSError):
-            message = ("credit", w.delivered_since_credit, w.reader.drain())
-            _transport.send(w.control.fileno(), message)
-        w.delivered_since_credit = 0
+        raise _transport.worker_error(payload, f"worker {w.index}")
 
     def _ordered(self) -> Iterator[Any]:
         """Items drawn from worker ``w`` with probability proportional to its share."""
@@ -301,7 +200,7 @@ class _ParallelIterator(StreamIterator[Any]):
     def _unordered(self) -> Iterator[Any]:
         """Items from whichever worker is ready first."""
         poller = select.poll()
-        by_fd: dict[int, _Worker] = {}
+        by_fd: dict[int, WorkerHandle] = {}
         for w in self._workers:
             if not w.done and w.inbox is not None:
                 poller.register(w.inbox.fd, select.POLLIN)
@@ -312,7 +211,7 @@ class _ParallelIterator(StreamIterator[Any]):
                 inbox = w.inbox
                 assert inbox is not None
                 if not inbox.fill():
-                    raise self._died(w)
+                    raise w.died()
                 while inbox.complete():
                     item = self._receive(w)
                     if item is _END:
@@ -335,8 +234,8 @@ class _ParallelIterator(StreamIterator[Any]):
         if self._cleanup is not None:
             self._cleanup()
         for w in self._workers:
-            if w.reader is not None:
-                w.reader.close()
+            if w.decoder is not None:
+                w.decoder.close()
 
     def close(self) -> None:
         super().close()

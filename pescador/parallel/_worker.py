@@ -1,8 +1,8 @@
 """The worker process of a :class:`~pescador.parallel.ParallelStreamer` (private).
 
 A worker runs its share of the stream and sends each item to the consumer: arrays through a
-shared-memory chunk (:mod:`pescador._transport`), the rest as a framed pickle through its data
-pipe, written a few at a time (:class:`~pescador._transport.Outbox`). It stops producing when
+shared-memory chunk (:mod:`pescador.transport`), the rest as a framed pickle through its data
+pipe, written a few at a time (:class:`~pescador.transport.Outbox`). It stops producing when
 the consumer has not yet taken ``prefetch`` of its items (or about 64 MiB of their arrays),
 until a credit comes back through the control pipe with the chunks the consumer has released.
 Every ``snapshot_every`` seconds an item carries the stream's state, so the consumer can
@@ -20,7 +20,6 @@ import os
 import signal
 import threading
 import time
-import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -41,17 +40,17 @@ class _Control:
     """The worker's side of the control pipe: credits, released chunks, stop; and the items
     and bytes sent but not yet delivered."""
 
-    __slots__ = ("credit", "inbox", "inflight", "sizes", "writer")
+    __slots__ = ("chunks", "credit", "inbox", "inflight", "sizes")
 
-    def __init__(self, fd: int, credit: int, writer: _transport.ChunkWriter) -> None:
+    def __init__(self, fd: int, credit: int, chunks: _transport.ChunkFiles) -> None:
         self.inbox = _transport.Inbox(fd)
         self.credit = credit
-        self.writer = writer
+        self.chunks = chunks
         self.sizes: collections.deque[int] = collections.deque()
         self.inflight = 0
 
     def sent(self, body: Any) -> None:
-        size = body[5] if body[0] == "s" else 0
+        size = body[3] if body[0] == "s" else 0
         self.sizes.append(size)
         self.inflight += size
         self.credit -= 1
@@ -62,13 +61,13 @@ class _Control:
         while True:
             message = inbox.pop()
             if message is not None:
-                if message[0] == "stop":
+                if message[0] == _transport.STOP:
                     raise _Stopped
                 self.credit += message[1]
                 sizes = self.sizes
                 for _ in range(min(message[1], len(sizes))):
                     self.inflight -= sizes.popleft()
-                self.writer.release(message[2])
+                self.chunks.release(message[2])
                 wait = False
             elif not wait and not inbox.ready(0):
                 return
@@ -112,14 +111,17 @@ def worker_main(
     _transport.exit_with_consumer(directory)
     _answer_nudges(nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
-    writer = _transport.ChunkWriter(directory, index, options["limit"])
+    chunks = _transport.ChunkFiles(directory, index, options["limit"])
+    encoder = _transport.Encoder(chunks)
     snapshot_every = options["snapshot_every"]
     budget = options["prefetch_bytes"]
-    inbox = _Control(control.fileno(), prefetch, writer)
+    inbox = _Control(control.fileno(), prefetch, chunks)
     collect = inbox.collect
-    pack = writer.pack
+    pack = encoder.pack
     put = outbox.put
+    item_tag = _transport.ITEM
     clock = time.perf_counter
+    it = None
     try:
         it = stream._iterate(None, seed.child(index))
         skip = 0
@@ -144,15 +146,18 @@ def worker_main(
                 snapshot = it._state_dict()
                 last_snapshot = now
             body = pack(item, collect)
-            put(("item", body, snapshot), now)
+            put((item_tag, body, snapshot), now)
             inbox.sent(body)
-        outbox.put(("end", None, it._state_dict()), clock())
+        outbox.put((_transport.END, None, it._state_dict()), clock())
         outbox.flush()
     except (_Stopped, BrokenPipeError, ConnectionResetError):
         pass  # the consumer stopped us, or went away
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            outbox.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()), 0.0)
+            outbox.put((_transport.ERROR, _transport.error_report(exc), None), 0.0)
             outbox.flush()
     finally:
-        writer.close()
+        if it is not None:  # the stream's generators run their own clean-up now
+            with contextlib.suppress(Exception):
+                it.close()
+        encoder.close()

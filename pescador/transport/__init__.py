@@ -1,67 +1,68 @@
-"""Shared-memory transport of items from a worker process to the consumer (private).
+"""Shared-memory transport of items from a worker process to the consumer (private), for both
+:class:`~pescador.ParallelStreamer` (over pipes) and
+:class:`~pescador.zmq_stream.ZMQStreamer` (over a ZeroMQ socket).
 
-Array payloads are never pickled and never pass through a pipe. A worker copies the arrays of
-an item (a dict, a tuple, or an array itself; other items are pickled whole) once each into a
-*chunk* of a memory-mapped file in a directory on
-``/dev/shm`` (RAM) that the consumer owns, and sends a small message: which chunk, the values
-that are not arrays, and the item's *layout* (keys, dtypes, shapes, offsets), which is sent
-once and named by a number afterwards. The consumer maps each file once and builds the arrays
-as views of the chunk: no copy on its side.
+A worker copies the arrays of an item (a dict, a tuple, or an array itself) once each into a
+*chunk* of a memory-mapped file in a directory on ``/dev/shm`` (RAM) that the consumer owns,
+and sends a small message: which chunk, the values that are not arrays, and the item's
+*layout* (keys, dtypes, shapes, memory orders, offsets), which is sent once and named by a
+number afterwards. The consumer maps each file once and builds the arrays as views of the
+chunk: no copy on its side. Array data is never pickled on the way.
 
-- **Chunks.** A worker's files are split into chunks of one size each (a power of two, 256
-  bytes or more), so small items share a file and a held item pins only its own chunk. Files
-  are allocated in full when created (``posix_fallocate``): a full ``/dev/shm`` is an error at
-  creation, never a ``SIGBUS`` on write.
-- **Lifetime.** An item's arrays are views of one base array; when the consumer's last
-  reference to them goes, a weak-reference callback queues the chunk, and the consumer returns
-  it to the worker with its next credit. Arrays are writable: the chunk is the consumer's until
-  then.
-- **Bounded.** A worker's files total at most ``limit`` bytes. An item that does not fit (the
-  consumer holds many items, or ``/dev/shm`` is full) is pickled through the pipe instead:
-  slower, never lost.
-- **Messages** are pickles framed by a 4-byte length, written with one ``os.write`` and read in
-  bulk (one ``os.read`` takes every message that has arrived).
+- ``_directory``: the private directory's life cycle (made by the consumer, removed by it, or
+  by a worker whose consumer died), the default limit, stopping the worker processes.
+- ``_chunks``: the chunk allocator (:class:`ChunkFiles`: power-of-two chunks in files
+  allocated in full, at most ``limit`` bytes) and the consumer's mappings
+  (:class:`ChunkMaps`: a chunk goes back to the worker once no array views it).
+- ``_layout``: items split into layouts, arrays and values (:class:`Encoder`), and rebuilt
+  (:class:`Decoder`); the message bodies; frames and JSON for ZeroMQ.
+- ``_pipes``: framed pickles on pipes, written a few at a time, read in bulk.
+- ``_messages``: the tags of the messages, and error reports.
 
-Every file lives in the consumer's private directory, which the consumer deletes when it
-closes (a worker deletes it if the consumer dies first), so no segment outlives them.
+An item that finds no room in shared memory (the consumer holds many items, or ``/dev/shm``
+is full) travels another way, slower and never lost: pickled through a pipe, or as frames on
+a socket. Every file lives in the consumer's private directory, which is removed when the
+consumer closes (by a worker if the consumer dies first), so no segment outlives them.
 """
 
-from ._chunks import (
-    ALIGN,
-    FILE_BYTES,
-    MAX_LAYOUTS,
-    MAX_VIEWS,
-    MIN_CHUNK,
-    ChunkReader,
-    ChunkWriter,
-    Inbox,
-    Outbox,
-    aligned,
+from ._chunks import ChunkFiles, ChunkMaps
+from ._directory import (
+    death_message,
     default_limit,
     exit_with_consumer,
-    frame,
     make_directory,
     remove_directory,
-    send,
-    write,
+    shm_available,
+    stop_processes,
 )
+from ._layout import MAX_LAYOUTS, Decoder, Encoder, as_frame, layout_from_json, layout_json
+from ._messages import CREDIT, END, ERROR, ITEM, STOP, error_report, worker_error
+from ._pipes import Inbox, Outbox, send
 
 __all__ = [
-    "ALIGN",
-    "FILE_BYTES",
+    "CREDIT",
+    "END",
+    "ERROR",
+    "ITEM",
     "MAX_LAYOUTS",
-    "MAX_VIEWS",
-    "MIN_CHUNK",
-    "ChunkReader",
-    "ChunkWriter",
+    "STOP",
+    "ChunkFiles",
+    "ChunkMaps",
+    "Decoder",
+    "Encoder",
     "Inbox",
     "Outbox",
-    "aligned",
+    "as_frame",
+    "death_message",
     "default_limit",
+    "error_report",
     "exit_with_consumer",
-    "frame",
+    "layout_from_json",
+    "layout_json",
     "make_directory",
     "remove_directory",
     "send",
-    "write",
+    "shm_available",
+    "stop_processes",
+    "worker_error",
 ]

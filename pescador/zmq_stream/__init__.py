@@ -5,14 +5,16 @@ and sends its items (dicts of numpy arrays) to the consumer over a ZeroMQ ``PAIR
 loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path in a private
 directory. The consumer yields them as they arrive, while the worker computes the next ones.
 
-**Wire format.** One message per item: a header frame, then one frame per array, sent and
-received without copies (pyzmq copies frames under 64 KiB). Items whose arrays total 32 KiB or
-more travel through shared memory instead where available (Linux ``/dev/shm``): the worker
-copies them once into a *slot* of a private memory-mapped file and the consumer builds its
-arrays on that memory: no copy on its side, no trip through the kernel's socket buffers. A
-slot is reused once the consumer has dropped every array of its item. C- and Fortran-ordered
-arrays keep their layout; other arrays are sent as C-ordered copies. Every dtype without
-Python objects works (structured, datetime, strings, big-endian included).
+**Wire format.** One message per item. Items whose arrays total 32 KiB or more travel through
+shared memory where available (Linux ``/dev/shm``), as they do in
+:class:`~pescador.ParallelStreamer` (:mod:`pescador.transport`): the worker copies them once
+into a *chunk* of a memory-mapped file in a private directory and sends which chunk; the
+consumer builds the arrays on that memory: no copy on its side, no trip through the kernel's
+socket buffers. A chunk is reused once the consumer has dropped every array of its item. Other
+items (smaller ones, or when there is no room) go as one frame per array, sent and received
+without copies (pyzmq copies frames under 64 KiB). C- and Fortran-ordered arrays keep their
+layout; other arrays are sent as C-ordered copies. Every dtype without Python objects works
+(structured, datetime, strings, big-endian included).
 
 **Read-ahead.** The worker runs at most a bounded window ahead of the consumer: items produced
 and not yet delivered. With ``prefetch=k``, the window is ``k`` items. By default it is at
@@ -39,9 +41,10 @@ worker from that state and skips those few items in the worker.
 
 **Modules.** ``_streamer`` holds :class:`ZMQStreamer`, its iterator and the receiving loop;
 ``_wire`` the message format (:func:`zmq_send_data`, :func:`zmq_recv_data`,
-:class:`WorkerDataError`); ``_slots`` the shared-memory slots; ``_worker`` the worker process
-and its read-ahead window (:func:`zmq_worker`); ``_link`` the consumer's handle on one worker
-(process, socket, directory, shutdown).
+:class:`WorkerDataError`); ``_worker`` the worker process and its read-ahead window
+(:func:`zmq_worker`); ``_link`` the consumer's handle on one worker (process, socket,
+directory, shutdown). Shared memory, layouts, the directory's life cycle and the error reports
+are :mod:`pescador.transport`'s, shared with ParallelStreamer.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A link owns what one iteration of a :class:`~pescador.zmq_stream.ZMQStreamer` needs: the
 worker process, the ``PAIR`` socket and its ZeroMQ context, and the private directory (the
-``ipc`` socket, the shared-memory slots). Opening it binds the socket (loopback TCP on a
+``ipc`` socket, the shared-memory chunks). Opening it binds the socket (loopback TCP on a
 random port, or ``ipc``), starts the worker and checks its hello; it then receives the
 worker's messages (raising :class:`~pescador.exceptions.WorkerError` if the worker dies
 without a word) and sends credits. Closing it sends the worker a stop message, waits up to
@@ -16,8 +16,6 @@ import contextlib
 import hmac
 import multiprocessing
 import os
-import signal
-import tempfile
 from array import array
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,8 +25,8 @@ import zmq
 from .. import transport as _transport
 from .._seeds import Seed
 from ..exceptions import PescadorError, WorkerError, add_note
-from ._slots import _SHM_DIR, _shm_available, _SlotReader
-from ._wire import _CREDIT, _HELLO, _STOP
+from ..transport import CREDIT, STOP
+from ._wire import HELLO
 from ._worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
 
 if TYPE_CHECKING:
@@ -54,7 +52,7 @@ class _Link:
         self.process: Any = None
         self.started = False
         self.directory: str | None = None
-        self.reader: _SlotReader | None = None
+        self.decoder: _transport.Decoder | None = None
         self.address = ""
         #: The read-ahead window: (most items, fewest items, bytes), see _Window.
         self.window: tuple[int, int, float] = (
@@ -66,11 +64,9 @@ class _Link:
     def open(self, max_iter: int | None, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         zs = self.owner
         try:
-            shm = zs.shared_memory and _shm_available()
+            shm = zs.shared_memory and _transport.shm_available()
             if shm or zs.transport == "ipc":
-                self.directory = tempfile.mkdtemp(
-                    prefix="pescador-zmq-", dir=_SHM_DIR if shm else None
-                )
+                self.directory = _transport.make_directory("zmq-", in_memory=shm)
             self.context = zmq.Context()
             self.sock = sock = self.context.socket(zmq.PAIR)
             sock.setsockopt(zmq.LINGER, 0)
@@ -87,12 +83,14 @@ class _Link:
                 "window": self.window,
                 "snapshot_every": zs.snapshot_every,
                 "directory": self.directory,
-                "shared_memory": shm,
-                "slots": 2 * self.window[0] + 4,
+                "limit": None,
             }
+            maps = None
             if shm:
                 assert self.directory is not None
-                self.reader = _SlotReader(self.directory)
+                options["limit"] = _transport.default_limit(self.directory, 1)
+                maps = _transport.ChunkMaps(self.directory, 0, writable=False)
+            self.decoder = _transport.Decoder(maps, writable=False)
             context: Any = multiprocessing.get_context(zs.start_method)
             self.process = context.Process(
                 target=_worker_main,
@@ -118,7 +116,7 @@ class _Link:
                 raise
             hello = self.recv()
             head = hello[0].bytes
-            if head[:1] != _HELLO or not hmac.compare_digest(head[1:], token):
+            if head[:1] != HELLO or not hmac.compare_digest(head[1:], token):
                 raise PescadorError(f"ZMQStreamer: an unexpected peer connected to {self.address}")
         except BaseException:
             self.close()
@@ -155,7 +153,8 @@ class _Link:
                 try:
                     frame = recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
-                    raise WorkerError(_death_message(exitcode)) from None
+                    message = _transport.death_message("the ZMQStreamer worker process", exitcode)
+                    raise WorkerError(message) from None
             parts = [frame]
             while frame.more:  # the rest of a message arrives with its first frame
                 frame = recv(copy=False)
@@ -164,10 +163,12 @@ class _Link:
 
     def credit(self, count: int) -> None:
         values = array("q", [count])
-        if self.reader is not None and self.reader.released:
-            values.extend(self.reader.drain())
+        maps = self.decoder.maps if self.decoder is not None else None
+        if maps is not None and maps.released:
+            for chunk in maps.drain():
+                values.extend(chunk)
         with contextlib.suppress(zmq.ZMQError):
-            self.sock.send(_CREDIT + values.tobytes(), zmq.NOBLOCK)
+            self.sock.send(CREDIT + values.tobytes(), zmq.NOBLOCK)
 
     def close(self) -> None:
         if self.closed:
@@ -182,11 +183,11 @@ class _Link:
                 self.sock.close(linger=0)
             if self.context is not None:
                 self.context.term()
-            if self.reader is not None:
-                self.reader.close()
+            if self.decoder is not None:
+                self.decoder.close()
             if self.directory is not None:
                 _transport.remove_directory(self.directory)
-            self.sock = self.context = self.reader = None
+            self.sock = self.context = self.decoder = None
 
     def _stop_worker(self) -> None:
         process = self.process
@@ -197,25 +198,6 @@ class _Link:
             return
         if self.sock is not None and process.exitcode is None:
             with contextlib.suppress(zmq.ZMQError):
-                self.sock.send(_STOP, zmq.NOBLOCK)
-        try:
-            process.join(self.owner.timeout)
-        finally:  # even if Ctrl-C interrupts the wait
-            for stop in (process.terminate, process.kill):
-                if process.exitcode is None:
-                    stop()
-                    process.join(1.0)
-            if process.exitcode is not None:
-                process.close()
-            self.process = None
-
-
-def _death_message(exitcode: int) -> str:
-    if exitcode < 0:
-        try:
-            how = f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            how = f"killed by signal {-exitcode}"
-    else:
-        how = f"exited with code {exitcode}"
-    return f"the ZMQStreamer worker process died without a word ({how})"
+                self.sock.send(STOP, zmq.NOBLOCK)
+        self.process = None
+        _transport.stop_processes([process], self.owner.timeout)

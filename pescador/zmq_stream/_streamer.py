@@ -22,8 +22,9 @@ from .._seeds import InheritedSeed, resolve_seed
 from .._sharding import check_start_method
 from ..core import Streamer, _Plan
 from ..exceptions import PescadorError, StateError
+from ..transport import END, ERROR
 from ._link import _Link
-from ._wire import _END, _ERROR, _ITEM_BYTE, _decode, _remote_error
+from ._wire import _ITEM_BYTE, decode, remote_error
 from ._worker import _window_items
 
 __all__ = ["ZMQStreamer"]
@@ -48,7 +49,8 @@ def _receive(link: _Link, progress: _Progress, delivered: int) -> Iterator[Any]:
     """
     try:
         recv = link.recv
-        reader = link.reader
+        decoder = link.decoder
+        assert decoder is not None
         window = link.window
         ack_size = -1
         ack_every = 1
@@ -61,14 +63,14 @@ def _receive(link: _Link, progress: _Progress, delivered: int) -> Iterator[Any]:
                 parts = recv(0)
             head = parts[0].bytes
             if head[0] != _ITEM_BYTE:
-                if head[:1] == _END:
+                if head[:1] == END:
                     return
-                if head[:1] == _ERROR:
-                    raise _remote_error(head[1:])
+                if head[:1] == ERROR:
+                    raise remote_error(head[1:])
                 raise PescadorError(
                     f"unexpected message from the ZMQStreamer worker: {head[:1]!r}"
                 )
-            item, state, nbytes = _decode(head, parts, reader)
+            item, state, nbytes = decode(decoder, head, parts)
             delivered += 1
             if state is not None:
                 snapshot = json.loads(state)
@@ -198,8 +200,8 @@ class ZMQStreamer(Streamer):
     shared_memory : bool, keyword-only
         Send items of 32 KiB or more through shared memory where the platform has it (Linux
         ``/dev/shm``; default True). It holds the items in flight and those the consumer
-        still holds, in at most ``2 * window + 4`` slots; beyond that, or if ``/dev/shm`` is
-        full, items go through the socket.
+        still holds, in files totalling at most half of ``/dev/shm``'s free space; beyond
+        that, or if ``/dev/shm`` is full, items go through the socket.
     snapshot_every : float or None, keyword-only
         Seconds of worker time between snapshots of the wrapped stream's state (see the
         checkpoints paragraph of the module documentation; default 0.01). 0 snapshots every

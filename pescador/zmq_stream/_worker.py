@@ -9,7 +9,7 @@ for the stop message, and with the window open it checks for one every few milli
 most every ``snapshot_every`` seconds of its time, an item carries the wrapped stream's state.
 An exception is sent as an error report. Ctrl-C is ignored (it is the consumer's to handle),
 and a worker whose consumer process dies exits at once, removing the private directory
-(:func:`pescador._transport.exit_with_consumer`).
+(:func:`pescador.transport.exit_with_consumer`).
 
 :func:`zmq_worker` is pescador 3.0's worker for hand-built consumers (public as
 ``pescador.zmq_stream.zmq_worker``): no flow control, no shared memory.
@@ -34,8 +34,8 @@ from .. import transport as _transport
 from .._iterator import load_state_of, state_of
 from .._seeds import Seed
 from ..core import Streamer
-from ._slots import _SlotWriter
-from ._wire import _CREDIT, _END, _HELLO, _STOP, _Encoder, _error_message, _send, zmq_send_data
+from ..transport import CREDIT, END, STOP
+from ._wire import HELLO, ItemEncoder, error_message, send, zmq_send_data
 
 #: The default read-ahead window: at most this many items, and beyond the fewest, no more
 #: than this many bytes of arrays.
@@ -65,19 +65,20 @@ def _open_inner(
     return it, skip
 
 
-def _control(sock: Any, window: _Window, slots: _SlotWriter | None) -> None:
+def _control(sock: Any, window: _Window, chunks: _transport.ChunkFiles | None) -> None:
     """Read the consumer's messages; wait while the window is full; raise on stop."""
     while window.full() or sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
         message = sock.recv()
         tag = message[:1]
-        if tag == _STOP:
+        if tag == STOP:
             raise _Stopped
-        if tag == _CREDIT:
+        if tag == CREDIT:
             values = array("q")
             values.frombytes(message[1:])
             window.acked(values[0])
-            if slots is not None:
-                slots.release(values[1:])
+            if chunks is not None:
+                released = values[1:]
+                chunks.release(zip(released[::2], released[1::2], strict=True))
 
 
 #: Seconds between the worker's checks for a stop message while its window is open (it
@@ -122,18 +123,20 @@ def _window_items(nbytes: int, max_items: int, min_items: int, budget: float) ->
     return int(min(max_items, max(min_items, budget // max(1, nbytes))))
 
 
-def _serve(
-    sock: Any, it: Any, skip: int, options: dict[str, Any], slots: _SlotWriter | None
-) -> None:
+def _serve(sock: Any, it: Any, skip: int, options: dict[str, Any], encoder: ItemEncoder) -> None:
     """Send the items of ``it`` (after skipping ``skip``) within the window, then the end."""
     source = iter(it)
     _state.skip(source, skip, "the stream wrapped by ZMQStreamer")  # delivered since the state
-    encoder = _Encoder(slots)
-    encode = encoder.encode
     copy = options["copy"]
     every = options["snapshot_every"]
     snapshots = every is not None and state_of(it) is not None
     window = _Window(*options["window"])
+    chunks = encoder.encoder.chunks
+    encode = encoder.encode
+
+    def make_room() -> None:  # collect the chunks released by the consumer
+        _control(sock, window, chunks)
+
     clock = time.perf_counter
     last_check = last_snapshot = -np.inf
     while True:
@@ -146,16 +149,17 @@ def _serve(
         if snapshots and now - last_snapshot >= every:
             last_snapshot = now
             try:
-                state = json.dumps({"state": state_of(it)}).encode()
+                state = json.dumps({"state": state_of(it)})
             except Exception as exc:  # the position cannot be described: say so, once
-                state = json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode()
+                state = json.dumps({"error": f"{type(exc).__name__}: {exc}"})
                 snapshots = False
-        _send(sock, encode(item, state), copy)
-        window.sent(encoder.nbytes)
+        frames, nbytes = encode(item, make_room, state)
+        send(sock, frames, copy)
+        window.sent(nbytes)
         if window.full() or now - last_check >= _CHECK_S:
             last_check = now
-            _control(sock, window, slots)
-    sock.send(_END)
+            _control(sock, window, chunks)
+    sock.send(END)
 
 
 def _worker_main(
@@ -177,27 +181,28 @@ def _worker_main(
     sock = context.socket(zmq.PAIR)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(address)
-    slots = _SlotWriter(directory, options["slots"]) if options["shared_memory"] else None
+    limit = options["limit"]
+    chunks = None if limit is None else _transport.ChunkFiles(directory, 0, limit)
+    encoder = ItemEncoder(chunks)
     it = None
     try:
-        sock.send(_HELLO + token)
+        sock.send(HELLO + token)
         try:
             it, skip = _open_inner(streamer, max_iter, seed, resume)
-            _serve(sock, it, skip, options, slots)
+            _serve(sock, it, skip, options, encoder)
         except _Stopped:
             return
         except BaseException as exc:
-            sock.send(_error_message(exc))
+            sock.send(error_message(exc))
         # Wait for the consumer's stop: disconnecting earlier could drop unread messages.
-        while sock.recv()[:1] != _STOP:
+        while sock.recv()[:1] != STOP:
             pass
     finally:
         close = getattr(it, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 close()
-        if slots is not None:
-            slots.close()
+        encoder.close()
         sock.close(linger=0)
         context.term()
 
@@ -229,9 +234,9 @@ def zmq_worker(
                 zmq_send_data(sock, data, copy=copy)
                 if terminate_event.is_set():
                     break
-            sock.send(_END)
+            sock.send(END)
         except Exception as exc:
-            sock.send(_error_message(exc))
+            sock.send(error_message(exc))
         terminate_event.wait(10)
     finally:
         sock.close()
