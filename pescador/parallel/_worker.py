@@ -29,6 +29,7 @@ from .. import transport as _transport
 from .._seeds import Seed
 from .._sharding import WorkerInfo, set_worker
 from ..core import Streamer
+from ..exceptions import StateError
 
 __all__ = ["worker_main"]
 
@@ -152,7 +153,8 @@ def worker_main(
         pass  # the consumer stopped us, or went away
     except BaseException as exc:
         with contextlib.suppress(Exception):
-            outbox.put(("error", f"{type(exc).__name__}: {exc}", traceback.format_exc()), 0.0)
+            kind = "state_error" if isinstance(exc, StateError) else "error"
+            outbox.put((kind, f"{type(exc).__name__}: {exc}", traceback.format_exc()), 0.0)
             outbox.flush()
     finally:
         writer.close()

@@ -34,7 +34,7 @@ import numpy as np
 import zmq
 from numpy.lib import format as npy_format
 
-from ..exceptions import DataError, PescadorError, WorkerError
+from ..exceptions import DataError, PescadorError, WorkerError, WorkerStateError
 from ..transport import aligned
 
 if TYPE_CHECKING:
@@ -398,6 +398,8 @@ def _remote_error(payload: bytes) -> WorkerError:
         name = str(info["type"]).removeprefix("builtins.")
         message = f"the ZMQStreamer worker failed: {name}: {info['message']}"
         cls = WorkerDataError if info.get("data_error") else WorkerError
+        if info["type"] == "pescador.exceptions.StateError":
+            cls = WorkerStateError
         return cls(message, str(info["traceback"]))
     except (ValueError, KeyError, TypeError):
         return WorkerError("the ZMQStreamer worker failed (unreadable error report)")
