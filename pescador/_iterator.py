@@ -26,7 +26,7 @@ from .exceptions import PescadorError
 if TYPE_CHECKING:
     from .core import Streamer
 
-__all__ = ["StreamIterator", "check_max_iter", "load_state_of", "state_of"]
+__all__ = ["StreamIterator", "check_max_iter", "load_state_of", "restore_source", "state_of"]
 
 _T = TypeVar("_T")
 
@@ -168,8 +168,20 @@ class StreamIterator(Generic[_T]):
 
     # -- generator-like behaviour -----------------------------------------------------------
     def _start(self) -> Iterator[_T]:
-        source, owner = self._open()
-        done = self._resume["n"] if self._resume is not None else 0
+        resume = self._resume
+        if resume is None:
+            source, owner = self._open()
+            done = 0
+        else:
+            try:
+                source, owner = self._open()
+            except _state.MALFORMED as exc:
+                # What validation missed: the state is malformed (unless the user's code
+                # raised it, within PASSTHROUGH).
+                if _state.passes(exc):
+                    raise
+                raise _state.malformed(self.kind, exc) from exc
+            done = resume["n"]
         fast = self._wire(source, done)
         if self._limit is not None:
             fast = islice(fast, max(0, self._limit - done))
@@ -279,10 +291,15 @@ class StreamIterator(Generic[_T]):
     def _load(self, state: Mapping[str, Any]) -> None:
         if self._fast is not None:
             raise _state.StateError("load_state_dict() must be called before the first next()")
-        self._resume = self._check_state(state)
+        try:
+            self._resume = self._check_state(state)
+        except _state.MALFORMED as exc:
+            raise _state.malformed(self.kind, exc) from exc
 
     def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate a state for this iterator: its kind and shape."""
+        """Validate a state for this iterator: its kind and shape, its count of items, and
+        (subclasses) what can be checked of its own fields before the pass opens. The rest is
+        checked by :meth:`_open` before it is used."""
         return _state.check(state, self.kind, **self._shape())
 
 
@@ -302,3 +319,46 @@ def load_state_of(source: Any, state: Mapping[str, Any]) -> None:
         source._load(state)
     else:
         source.load_state_dict(state)
+
+
+def restore_source(
+    source: Any, state: Any, where: str, path: str, most: int | None = None
+) -> None:
+    """Restore a source iterator's position from field ``path`` of the state ``where``.
+
+    A pescador iterator opens at once, so that the errors of its state (nested ones
+    included) say where that state is; if it is a fresh one (made for this pass), its count
+    ``n`` must be at most ``most``, which bounds what it may replay. A source with
+    ``load_state_dict`` (the user's) may reject the state with any of the errors of a
+    malformed state (``KeyError``, ``ValueError``...): they become a StateError, chained
+    from the original.
+
+    Raises
+    ------
+    StateError
+        If the state is malformed, or the source cannot be restored.
+    """
+    if isinstance(source, StreamIterator):
+        if most is not None and source._fast is None and source._resume is None:
+            count = state.get("n") if isinstance(state, Mapping) else None
+            if type(count) is int and count > most:
+                _state.fail(where, f"{path}.n", f"at most {most}", count)
+        try:
+            source._load(state)
+            iter(source)
+        except _state.StateError as exc:
+            _state.within(exc, f"{where}: {path}")
+            raise
+    elif hasattr(source, "load_state_dict"):
+        try:
+            source.load_state_dict(state)
+        except _state.MALFORMED as exc:
+            raise _state.StateError(
+                f"{where}: {path}: {type(source).__name__}.load_state_dict rejected the state "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+    else:
+        raise _state.StateError(
+            f"{where}: {path}: the state holds the position of a source that can resume, but "
+            f"this one ({type(source).__name__}) cannot load it"
+        )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _state
-from ._iterator import _EMPTY, StreamIterator, load_state_of, state_of
+from ._iterator import _EMPTY, StreamIterator, restore_source, state_of
 from ._seeds import InheritedSeed, Seed, resolve_seed
 
 if TYPE_CHECKING:
@@ -50,23 +50,37 @@ class _StreamerIterator(StreamIterator[Any]):
         stream = self._stream
         if stream.stream_ is not None:
             return stream.stream_, None
+        owner = stream if self._counted else None
         resume = self._resume
-        if resume is not None and "seed" in resume:
-            self._seed = Seed.from_json(resume["seed"])
+        if resume is not None:
+            return self._restore(resume), owner
+        if stream._plan.rng_parameters:
+            self._seed = resolve_seed(None, self._seed)
+            self._seeded = True
+        return stream._source(self._seed), owner
+
+    def _restore(self, resume: Mapping[str, Any]) -> Iterable[Any]:
+        """The source, where the checkpoint ``resume`` says (its fields checked first)."""
+        stream = self._stream
+        where = f"{self.kind} state"
+        if "seed" in resume:
+            self._seed = _state.seed(resume["seed"], where, "seed")
             self._seeded = True
         elif stream._plan.rng_parameters:
             self._seed = resolve_seed(None, self._seed)
             self._seeded = True
-        source = stream._source(self._seed)
-        if resume is not None and not resume.get("done"):
-            if "source" in resume:
-                load_state_of(source, resume["source"])
-            else:
+        if resume.get("done"):
+            return _EMPTY
+        with _state.PASSTHROUGH:
+            source = stream._source(self._seed)
+        if "source" not in resume:  # a plain source: re-run it and skip what was delivered
+            with _state.PASSTHROUGH:
                 source = iter(source)
                 _state.skip(source, resume["n"], repr(stream))
-        elif resume is not None:
-            source = _EMPTY
-        return source, stream if self._counted else None
+            return source
+        # (A source made for this activation delivered what it did: n items.)
+        restore_source(source, resume["source"], where, "source", most=resume["n"])
+        return source
 
     def _own_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}
@@ -99,12 +113,22 @@ class _CycleIterator(_StreamerIterator):
         # the iterator itself (a cycle would keep a dropped iterator alive until gc).
         self._position = [0, None]
         resume = self._resume
-        if resume is not None and resume.get("done"):
-            return _EMPTY, None
-        if resume is not None and "seed" in resume:
-            self._seed = Seed.from_json(resume["seed"])
-        else:
+        if resume is None:
             self._seed = resolve_seed(None, self._seed)
+        elif resume.get("done"):
+            return _EMPTY, None
+        else:
+            where = f"{self.kind} state"
+            self._seed = _state.seed(_state.field(resume, "seed", where), where, "seed")
+            # Every pass before the current one delivered items (else the cycle ended).
+            n = resume["n"]
+            _state.integer(_state.field(resume, "pass", where), where, "pass", high=n)
+            current = _state.field(resume, "current", where)
+            if current is not None:
+                _state.mapping(current, where, "current")
+                inner = current.get("n")
+                if type(inner) is int and inner > n:
+                    _state.fail(where, "current.n", f"at most n={n}", inner)
         passes = _passes(self._stream, self._seed, self._counted, resume, self._position)
         return passes, None
 
@@ -132,7 +156,12 @@ def _passes(
         one_pass = stream._iterate(None, (seed, position[0]), counted)
         if resume is not None:
             if resume["current"] is not None:
-                one_pass._load(resume["current"])
+                try:
+                    one_pass._load(resume["current"])
+                    iter(one_pass)  # (it opens now: its errors say where its state is)
+                except _state.StateError as exc:
+                    _state.within(exc, "cycle state: current")
+                    raise
             resume = None
         position[1] = one_pass
         try:

@@ -9,8 +9,9 @@ The tree::
     Exception
      └── PescadorError        the root: bad arguments, misuse of a stream
           ├── DataError       an item is not a data object (a dict of arrays)
-          ├── StateError      a checkpoint state does not match the pipeline
+          ├── StateError      a checkpoint state does not match the pipeline, or is malformed
           └── WorkerError     a background worker failed; carries the remote traceback
+               └── WorkerStateError   a worker could not resume its stream (a StateError too)
 
 Examples
 --------
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DataError", "PescadorError", "StateError", "WorkerError"]
+__all__ = ["DataError", "PescadorError", "StateError", "WorkerError", "WorkerStateError"]
 
 
 class PescadorError(Exception):
@@ -63,10 +64,12 @@ class DataError(PescadorError):
 
 
 class StateError(PescadorError):
-    """A checkpoint state does not match the pipeline it is loaded into.
+    """A checkpoint state does not match the pipeline it is loaded into, or is malformed.
 
     Raised when a state saved from one stream is restored into a stream of a different
-    structure (other muxes, other number of streamers, another format version).
+    structure (other muxes, other number of streamers, another format version), and when a
+    state was modified or corrupted: its digest does not match, or a field is missing or out
+    of range (the message names the field's path).
 
     Examples
     --------
@@ -120,6 +123,15 @@ class WorkerError(PescadorError):
     def __reduce__(self) -> tuple[type[WorkerError], tuple[str, str | None], dict[str, Any]]:
         # The default reduction rebuilds from ``args`` alone and would drop the traceback.
         return (type(self), (self.message, self.remote_traceback), self.__dict__)
+
+
+class WorkerStateError(WorkerError, StateError):
+    """A worker could not resume from its part of a checkpoint state: a :class:`WorkerError`
+    (with the worker's traceback) that is also a :class:`StateError`.
+
+    Raised by ``ParallelStreamer`` and ``ZMQStreamer``, whose workers check the states of the
+    streams they run.
+    """
 
 
 def add_note(exc: BaseException, note: str) -> None:

@@ -18,6 +18,8 @@ import pescador.exceptions as exc
         (exc.DataError, exc.PescadorError),
         (exc.StateError, exc.PescadorError),
         (exc.WorkerError, exc.PescadorError),
+        (exc.WorkerStateError, exc.WorkerError),
+        (exc.WorkerStateError, exc.StateError),
     ],
 )
 def test_hierarchy(child, parent):
@@ -43,7 +45,13 @@ def test_package_level_names_are_the_same_classes():
 
 
 def test_all():
-    assert set(exc.__all__) == {"PescadorError", "DataError", "StateError", "WorkerError"}
+    assert set(exc.__all__) == {
+        "PescadorError",
+        "DataError",
+        "StateError",
+        "WorkerError",
+        "WorkerStateError",
+    }
 
 
 def test_docstring_draws_every_exception():

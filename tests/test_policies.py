@@ -111,7 +111,7 @@ class ScriptedDraws:
     def state(self):
         return self.position
 
-    def load(self, position):
+    def load(self, position, where="state", path="sel"):
         self.position = position
 
 

@@ -212,7 +212,9 @@ def test_resumable_reports_a_state_that_cannot_be_loaded():
     def fussy(n):
         return Fussy(n)
 
-    with pytest.raises(AssertionError, match=r"cannot resume .* position 2: ValueError"):
+    # (its ValueError, about the state it was given, becomes a StateError naming the source)
+    expected = r"cannot resume .* position 2: StateError: .*Fussy.load_state_dict rejected"
+    with pytest.raises(AssertionError, match=expected + r" the state \(ValueError: no such"):
         assert_resumable(Streamer(fussy, 5), n=5, positions=[2])
 
 

@@ -284,7 +284,7 @@ class WindowIterator(StreamIterator[dict[str, Any]]):
         rng = self._generator()
         done = 0
         if resume is not None and resume["n"]:
-            rng.bit_generator.state = resume["rng"]
+            _state.generator_state(rng, resume["rng"], f"{self.kind} state", "rng")
             done = resume["n"]
         self._rng_start = rng.bit_generator.state
         raw = _windows(self._files, self._keys, self._n, self._short, rng, done, self._tags)

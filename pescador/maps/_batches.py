@@ -116,6 +116,9 @@ class _BufferIterator(_MapIterator):
     def _shape(self) -> dict[str, Any]:
         return {"buffer_size": self._size}
 
+    def _input_count(self, n: int) -> int:
+        return n * self._size
+
     def __init__(self, stream: Any, size: int, partial: bool, axis: int | None) -> None:
         super().__init__(stream)
         self._size = size

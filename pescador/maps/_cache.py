@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import _state
+from .._iterator import restore_source
 from .._seeds import RandomStateLike, Seed, check_random_state, resolve_seed
-from ..core import StreamIterator, iterator_factory, load_state_of, state_of
+from ..core import Streamer, StreamIterator, iterator_factory, state_of
 from ..exceptions import PescadorError, StateError
 from ..mux._draws import BLOCK
 from ._iterator import _check_stream, _MapIterator, _positive_int
@@ -91,22 +93,49 @@ class _CacheIterator(_MapIterator):
 
     def _restore(self, resume: Mapping[str, Any]) -> None:
         # The cached items are data, not state: replay the input from its start, keeping
-        # the items the slots held.
-        self._input_start = resume["input"]
-        load_state_of(self._input, resume["input"])
-        self._rng_seed = Seed.from_json(resume["seed"])
-        source = iter(self._input)
-        wanted = {pos: k for k, pos in enumerate(resume["positions"])}
+        # the items the slots held. Every field is checked first.
+        where = "cache state"
+        seed = _state.seed(_state.field(resume, "seed", where), where, "seed")
+        # Every item fetched was delivered at once.
+        fetched = _state.field(resume, "fetched", where)
+        _state.integer(fetched, where, "fetched", high=resume["n"])
+        positions = _state.field(resume, "positions", where)
+        _state.sequence(positions, where, "positions", length=min(fetched, self._n_cache))
+        for k, pos in enumerate(positions):
+            _state.integer(pos, where, f"positions[{k}]", high=fetched - 1)
+        if len(set(positions)) < len(positions):
+            _state.fail(where, "positions", "distinct input positions", positions)
+        block = _state.field(resume, "block", where)
+        gen = None
+        if block is not None:
+            # (BLOCK: the block was used up, the next one not drawn yet)
+            start, used = _state.block(block, where, "block", BLOCK)
+            gen = seed.generator()
+            _state.generator_state(gen, start, where, "block[0]")
+        input_start = _state.field(resume, "input", where)
+        # (An input that this pass made is at its start there.)
+        most = 0 if isinstance(self._stream, Streamer) else None
+        restore_source(self._input, input_start, where, "input", most)
+        self._input_start = input_start
+        self._rng_seed = seed
+        wanted = {pos: k for k, pos in enumerate(positions)}
         self._slots = [None] * len(wanted)
-        for pos, item in enumerate(islice(source, resume["fetched"])):
-            if pos in wanted:
-                self._slots[wanted[pos]] = item
-        self._slot_positions = list(resume["positions"])
-        self._fetched = resume["fetched"]
-        if resume["block"] is not None:
-            gen = self._rng_seed.generator()
-            gen.bit_generator.state = resume["block"][0]
-            for _ in islice(self._draw_block(gen), resume["block"][1]):
+        replayed = 0
+        with _state.PASSTHROUGH:  # (the input's items are computed again)
+            for pos, item in enumerate(islice(iter(self._input), fetched)):
+                replayed = pos + 1
+                if pos in wanted:
+                    self._slots[wanted[pos]] = item
+        if replayed < fetched:
+            raise StateError(
+                f"cannot resume cache: its input ended before the {fetched} items it had "
+                "fetched (it is not deterministic)"
+            )
+        self._slot_positions = list(positions)
+        self._fetched = fetched
+        if gen is not None:
+            assert block is not None
+            for _ in islice(self._draw_block(gen), used):
                 pass
             self._resumed_gen = gen
 

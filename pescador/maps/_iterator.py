@@ -12,7 +12,9 @@ import numbers
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ..core import Streamer, StreamIterator, load_state_of, state_of
+from .. import _state
+from .._iterator import restore_source
+from ..core import Streamer, StreamIterator, state_of
 from ..exceptions import PescadorError, StateError
 
 
@@ -54,18 +56,30 @@ class _MapIterator(StreamIterator[Any]):
         self._owns_input = False
 
     def _open(self) -> tuple[Iterator[Any], None]:
-        self._open_input()
         resume = self._resume
-        if resume is not None:
-            if resume.get("done"):
-                return iter(()), None
+        if resume is None:
+            self._open_input()
+        elif resume.get("done"):
+            return iter(()), None
+        else:
+            with _state.PASSTHROUGH:  # (an iterable's own __iter__ may run here)
+                self._open_input()
             self._restore(resume)
         # iter() of a StreamIterator is its C-level fast path; it shares the position.
         return self._run(iter(self._input)), None
 
     def _restore(self, resume: Mapping[str, Any]) -> None:
         """Put the (unstarted) input where the checkpoint says."""
-        load_state_of(self._input, resume["input"])
+        where = f"{self.kind} state"
+        position = _state.field(resume, "input", where)
+        # The input's count bounds its replay; unknown for an input given as an iterator,
+        # which its caller may have advanced too.
+        most = self._input_count(resume["n"]) if isinstance(self._stream, Streamer) else None
+        restore_source(self._input, position, where, "input", most)
+
+    def _input_count(self, n: int) -> int:
+        """The most items an input made by this pass can have given for ``n`` outputs."""
+        return n
 
     def _own_state(self) -> dict[str, Any]:
         state = state_of(self._input)

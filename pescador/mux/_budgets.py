@@ -210,5 +210,5 @@ class BudgetDraws:
         """The table-drawn budgets' position (see :meth:`Uniforms.state`)."""
         return self.tabled.state()
 
-    def load(self, state: list[Any]) -> None:
-        self.tabled.load(state)
+    def load(self, state: list[Any], where: str = "state", path: str = "budgets") -> None:
+        self.tabled.load(state, where, path)

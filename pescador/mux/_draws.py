@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import _state
+
 #: Uniforms drawn per block.
 BLOCK = 1024
 
@@ -148,11 +150,17 @@ class Uniforms:
             return [self._start, BLOCK - left]
         return [self._gen.bit_generator.state, 0]
 
-    def load(self, state: Sequence[Any]) -> None:
-        """Continue from :meth:`state` (subclasses: after their mapping is restored)."""
-        start, position = state[0], state[1]
-        self._gen.bit_generator.state = start
-        self._start = start
+    def load(self, state: Sequence[Any], where: str = "state", path: str = "block") -> None:
+        """Continue from :meth:`state` (subclasses: after their mapping is restored).
+
+        Raises
+        ------
+        StateError
+            If ``state`` is malformed; the message names ``path`` of ``where``.
+        """
+        start, position = _state.block(state, where, path, BLOCK - 1)
+        _state.generator_state(self._gen, start, where, f"{path}[0]")
+        self._start = self._gen.bit_generator.state
         old = self._block
         if position:
             self._raw = self._gen.random(BLOCK)

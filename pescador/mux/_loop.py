@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import _state
 from .._iterator import StreamIterator
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import take_shard as _take_shard
@@ -158,7 +159,8 @@ class _MuxIterator(StreamIterator[Any]):
         elif resume.get("done"):
             return iter(()), owner
         else:
-            seed = Seed.from_json(resume["seed"])
+            where = f"{self.kind} state"
+            seed = _state.seed(_state.field(resume, "seed", where), where, "seed")
         shard = _take_shard()
         if shard is not None:  # the outermost mux in a ParallelStreamer worker: run a share
             if resume is None:  # (a saved seed is the share's already)

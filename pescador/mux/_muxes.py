@@ -374,12 +374,14 @@ class ChainMux(BaseMux):
         streamers = self.streamers
         name = repr(self)
         source: Callable[[], Iterator[Streamer]]
+        n_streams = None
         if isinstance(streamers, list):
             source = streamers.__iter__
+            n_streams = len(streamers)
         else:
             source = partial(_streams_of, streamers, name)
         table = SlotTable(name, [], seed)
-        return ChainPolicy(table, source, self.mode == "cycle", resume)
+        return ChainPolicy(table, source, self.mode == "cycle", resume, n_streams)
 
     def _shape(self) -> dict[str, Any]:
         if isinstance(self.streamers, list):

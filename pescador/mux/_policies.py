@@ -18,13 +18,15 @@ from typing import Any
 
 import numpy as np
 
+from .. import _state
+from .._state import MAX_COUNT
 from ..core import Streamer
 from ..exceptions import StateError, add_note
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import UNLIMITED
 from ._loop import NOTHING, Policy
 from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
-from ._slots import DrawnSlots, SlotTable, Views
+from ._slots import DrawnSlots, SlotTable, Views, check_slots
 
 
 class ShuffledPolicy(Policy):
@@ -58,9 +60,19 @@ class ShuffledPolicy(Policy):
             for k, i in enumerate(members):
                 table.open(k, i, UNLIMITED)
         else:
+            where = "ShuffledMux state"
+            entries = check_slots(
+                resume,
+                where,
+                weights=self.weights,
+                most=len(members),
+                limited=False,
+                distinct=True,
+            )
+            _state.field(resume, "sel", where)
             table.opened = resume["opened"]
-            entries = resume["slots"]
-            slots.restore(entries, [self.weights[entry[0]] for entry in entries], resume["sel"])
+            live = [self.weights[entry[0]] for entry in entries]
+            slots.restore(entries, live, resume["sel"], where)
 
     def order(self) -> Iterator[int]:
         return self.slots.order()
@@ -125,13 +137,24 @@ class RoundRobinPolicy(Policy):
         if resume is None:
             self._restart(list(range(n)))
             return
+        where = "RoundRobinMux state"
+        entries = check_slots(resume, where, most=n, limited=False, distinct=True)
+        turns = _state.sequence(_state.field(resume, "turns", where), where, "turns", most=n)
+        for j, k in enumerate(turns):
+            _state.integer(k, where, f"turns[{j}]", high=n - 1)
+        if len(set(turns)) < len(turns):
+            _state.fail(where, "turns", "a list of distinct streamers", turns)
+        turn = _state.field(resume, "turn", where)
+        _state.integer(turn, where, "turn", high=len(turns))
+        produced = _state.field(resume, "produced", where)
+        _state.integer(produced, where, "produced", high=resume.get("n", MAX_COUNT))
+        _state.generator_state(self.rng, _state.field(resume, "sel", where), where, "sel")
         table.opened = resume["opened"]
-        self.rng.bit_generator.state = resume["sel"]
-        self.turns, self.turn, self.produced = resume["turns"], resume["turn"], resume["produced"]
+        self.turns, self.turn, self.produced = list(turns), turn, produced
         table.streamer_ids[:] = range(n)
-        for entry in resume["slots"]:
+        for j, entry in enumerate(entries):
             self.alive[entry[0]] = True
-            table.restore(entry[0], entry)
+            table.restore(entry[0], entry, path=f"{where}: slots[{j}]")
 
     def _restart(self, turns: list[int]) -> None:
         for i in turns:
@@ -179,8 +202,8 @@ class RoundRobinPolicy(Policy):
 class ChainPolicy(Policy):
     """ChainMux: slot 0 running the streams of ``source()`` one after another.
 
-    ``source`` gives the streams of a pass; with ``cycle``, a new pass starts after the last
-    stream, unless the pass yielded nothing.
+    ``source`` gives the streams of a pass (``n_streams`` of them, if known); with ``cycle``,
+    a new pass starts after the last stream, unless the pass yielded nothing.
     """
 
     __slots__ = ("current", "cycle", "live", "pending", "position", "produced", "source")
@@ -193,6 +216,7 @@ class ChainPolicy(Policy):
         source: Callable[[], Iterator[Streamer]],
         cycle: bool,
         resume: Mapping[str, Any] | None = None,
+        n_streams: int | None = None,
     ) -> None:
         self.table = table  # (its streamers are not used: the source gives them)
         table.reserve(1)
@@ -206,16 +230,31 @@ class ChainPolicy(Policy):
         if resume is None:
             self._advance()
             return
+        where = "ChainMux state"
+        # The slot: [position of its stream in the pass, budget, activation, child state].
+        slot = _state.field(resume, "slot", where)
+        check_slots(
+            resume, where, key="slot", one=True, most=n_streams or MAX_COUNT, limited=False
+        )
+        if slot is not None and n_streams is None:  # (positions in a pass, not streamers)
+            _state.integer(slot[0], where, "slot[0]", high=resume["opened"] - 1)
+        produced = _state.field(resume, "produced", where)
+        # (the items of this pass: before the running stream, and from it)
+        running = slot[3].get("n") if slot is not None else 0
+        n = resume.get("n", MAX_COUNT)
+        high = n - running if type(running) is int and running > 0 else n
+        _state.integer(produced, where, "produced", high=high)
         table.opened = resume["opened"]
-        self.produced = resume["produced"]
-        if resume["slot"] is None:
+        self.produced = produced
+        if slot is None:
             self.live = False
             return
-        self.position = resume["slot"][0]
-        self.current = next(islice(self.pending, self.position, None), None)
+        self.position = slot[0]
+        with _state.PASSTHROUGH:  # (a generator function of streams runs here)
+            self.current = next(islice(self.pending, self.position, None), None)
         if self.current is None:
             raise StateError(f"cannot resume {table.name}: it now has fewer streamers")
-        table.restore(0, resume["slot"], self.current)
+        table.restore(0, slot, self.current, path=f"{where}: slot")
 
     def _advance(self) -> None:
         """Open the next stream in slot 0, starting a new pass if cycling."""

@@ -37,6 +37,7 @@ from operator import length_hint
 
 import numpy as np
 
+from .. import _state
 from ._args import equal_weights, weights_or_uniform
 from ._draws import Mapped, searched
 
@@ -52,12 +53,8 @@ def pack_flags(flags: Sequence[bool]) -> str:
 
 
 def unpack_flags(text: str, n: int) -> list[bool]:
-    """Inverse of :func:`pack_flags`."""
-    if not text:
-        return [False] * n
-    bits = np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8)
-    flags: list[bool] = np.unpackbits(bits)[:n].astype(bool).tolist()
-    return flags
+    """Inverse of :func:`pack_flags` (a StateError for a string it did not make)."""
+    return _state.flags(text, n, "state", "flags")
 
 
 class CandidatePool:

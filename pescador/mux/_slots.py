@@ -11,15 +11,17 @@ Child activation ``n`` of an iteration gets the seed ``seed.child(n)``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from .._seeds import Seed
+from .._state import MAX_COUNT, fail, field, integer, mapping, sequence, within
 from ..core import Streamer, StreamIterator
-from ..exceptions import add_note
+from ..exceptions import StateError, add_note
+from ._budgets import UNLIMITED
 from ._slot_draws import EqualSlotDraws, WeightedSlotDraws
 
-__all__ = ["DrawnSlots", "SlotTable", "Views"]
+__all__ = ["DrawnSlots", "SlotTable", "Views", "check_slots"]
 
 #: The items of a slot without an activation: ``next`` on it raises StopIteration.
 _FINISHED: Iterator[Any] = iter(())
@@ -115,10 +117,17 @@ class SlotTable:
         self.streamer_ids[k] = i
         self.activation_ids[k] = n
 
-    def restore(self, k: int, entry: Sequence[Any], stream: Streamer | None = None) -> None:
-        """Restore slot ``k`` from its checkpoint ``entry`` (see :meth:`entry`)."""
+    def restore(
+        self, k: int, entry: Sequence[Any], stream: Streamer | None = None, path: str = ""
+    ) -> None:
+        """Restore slot ``k`` from its checkpoint ``entry`` (see :meth:`entry`), checked by
+        :func:`check_slots`; ``path``: where the entry is, for the errors of its child."""
         i, budget, n, state = entry
-        self.open(k, i, budget, stream, (n, state))
+        try:
+            self.open(k, i, budget, stream, (n, state))
+        except StateError as exc:
+            within(exc, f"{path}[3]" if path else f"slot {k}")
+            raise
 
     def finish(self, k: int) -> int:
         """Close slot ``k``'s activation and return how many items it delivered."""
@@ -153,6 +162,62 @@ class SlotTable:
         return list(children), [1.0] * len(children), counts, list(self.streamer_ids)
 
 
+def check_slots(
+    state: Mapping[str, Any],
+    where: str,
+    *,
+    key: str = "slots",
+    weights: Sequence[float] | None = None,
+    most: int,
+    limited: bool = True,
+    distinct: bool = False,
+    one: bool = False,
+) -> list[Sequence[Any]]:
+    """The slot entries ``state[key]`` of a mux state, checked (see :meth:`SlotTable.entry`).
+
+    Each is ``[streamer, budget, activation, child state]``: a streamer of positive weight
+    (``weights``; without them, any index below ``most``), in no other slot if ``distinct``;
+    a budget of at least 1 (or, unless ``limited``, an ``UNLIMITED`` one that counted down at
+    most ``n`` items); an activation the
+    iteration opened, in no other slot; a child state (checked when the child opens) whose
+    count, with the other slots', is at most the mux's. Also checks ``opened``. With ``one``,
+    ``state[key]`` is one entry, or None.
+    """
+    n = state.get("n", MAX_COUNT)  # (the mux's count: a policy's own tests have none)
+    opened = integer(field(state, "opened", where), where, "opened")
+    if one:  # one slot or None
+        entry = field(state, key, where)
+        entries: Sequence[Any] = [] if entry is None else [entry]
+    else:
+        entries = sequence(field(state, key, where), where, key, most=most)
+    streamers: set[int] = set()
+    activations: set[int] = set()
+    delivered = 0
+    for k, entry in enumerate(entries):
+        path = key if one else f"{key}[{k}]"
+        sequence(entry, where, path, length=4)
+        high = most - 1 if weights is None else len(weights) - 1
+        i = integer(entry[0], where, f"{path}[0]", high=high)
+        if weights is not None and not weights[i] > 0:
+            fail(where, f"{path}[0]", "a streamer of positive weight", i)
+        if distinct and i in streamers:
+            fail(where, f"{path}[0]", "a streamer in no other slot", i)
+        streamers.add(i)
+        # (An unlimited budget counts down too, from UNLIMITED: by one per item at most.)
+        integer(entry[1], where, f"{path}[1]", low=1 if limited else UNLIMITED - n)
+        activation = integer(entry[2], where, f"{path}[2]", high=opened - 1)
+        if activation in activations:
+            fail(where, f"{path}[2]", "an activation in no other slot", activation)
+        activations.add(activation)
+        child = mapping(entry[3], where, f"{path}[3]")
+        count = child.get("n")
+        if type(count) is int and count > 0:
+            delivered += count
+    if delivered > n:
+        fail(where, key, f"activations that delivered at most n={n} items in all", delivered)
+    return list(entries)
+
+
 def _raised_by(i: int, name: str, stream: Any) -> str:
     return f"raised by streamer {i} of {name}: {stream!r}"
 
@@ -179,14 +244,20 @@ class DrawnSlots:
         self.table.reserve(self.n_live)
 
     def restore(
-        self, entries: Sequence[Sequence[Any]], weights: list[float], draws_state: Any
+        self,
+        entries: Sequence[Sequence[Any]],
+        weights: list[float],
+        draws_state: Any,
+        where: str = "state",
     ) -> None:
-        """Restore the live slots from their checkpoint ``entries``, of these weights."""
+        """Restore the live slots from their checkpoint ``entries`` (checked by
+        :func:`check_slots`), of these weights, and their draws from ``draws_state``
+        (``sel`` of the state ``where``)."""
         self.start(weights)
-        self.draws.load(draws_state)
+        self.draws.load(draws_state, where, "sel")
         table = self.table
         for k, entry in enumerate(entries):
-            table.restore(k, entry)
+            table.restore(k, entry, path=f"{where}: slots[{k}]")
 
     def order(self) -> Iterator[int]:
         """The slot of each item, for as long as any slot is live."""

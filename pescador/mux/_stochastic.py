@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from .. import _state
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import BudgetDraws
 from ._draws import Uniforms
 from ._loop import NOTHING, Policy
-from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
+from ._pools import CandidatePool, ExhaustiveOrder, pack_flags
 from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
-from ._slots import DrawnSlots, SlotTable, Views
+from ._slots import DrawnSlots, SlotTable, Views, check_slots
 
 
 class StochasticPolicy(Policy):
@@ -97,7 +98,7 @@ class StochasticPolicy(Policy):
         if resume is None:
             self._fill(n_active)
         else:
-            self._restore(resume)
+            self._restore(resume, n_active)
 
     def _fill(self, n_active: int) -> None:
         chosen: list[int] = []
@@ -213,30 +214,51 @@ class StochasticPolicy(Policy):
             state["empty"] = pack_flags(self.empty)
         return state
 
-    def _restore(self, state: Mapping[str, Any]) -> None:
+    def _restore(self, state: Mapping[str, Any], n_active: int) -> None:
+        where = "StochasticMux state"
         n = len(self.weights)
-        self.table.opened = state["opened"]
-        self.uniforms.load(state["uni"])
-        self.budgets.load(state["budgets"])
-        self.pruned = unpack_flags(state["pruned"], n)
-        self.n_valid -= sum(p for p, w in zip(self.pruned, self.weights, strict=True) if w > 0)
-        self.empty = unpack_flags(state.get("empty", ""), n)
-        self.n_empty = sum(self.empty)
         pool = self.pool
-        entries = state["slots"]
+        # Every field is checked before any is used.
+        entries = check_slots(
+            state,
+            where,
+            weights=self.weights,
+            most=n_active,
+            distinct=self.single,
+            limited=self.budgets.rate is not None,
+        )
+        pruned = _state.flags(_state.field(state, "pruned", where), n, where, "pruned")
+        empty = _state.flags(state.get("empty", ""), n, where, "empty")
         if isinstance(pool, ExhaustiveOrder):
-            pool.seek(state["position"])
+            position = _state.field(state, "position", where)
+            _state.integer(position, where, "position", high=len(pool.order))
+        else:
+            tree = _state.boolean(_state.field(state, "tree", where), where, "tree")
+        for key in ("sel", "uni", "budgets", "gen") + (
+            () if isinstance(pool, ExhaustiveOrder) else ("proposals",)
+        ):
+            _state.field(state, key, where)
+        self.table.opened = state["opened"]
+        self.uniforms.load(state["uni"], where, "uni")
+        self.budgets.load(state["budgets"], where, "budgets")
+        self.pruned = pruned
+        self.n_valid -= sum(p for p, w in zip(self.pruned, self.weights, strict=True) if w > 0)
+        self.empty = empty
+        self.n_empty = sum(self.empty)
+        if isinstance(pool, ExhaustiveOrder):
+            pool.seek(position)
         else:
             for i in np.flatnonzero(self.pruned).tolist():
                 pool.exclude(i)
             if self.single:
                 for entry in entries:
                     pool.exclude(entry[0])
-            if state["tree"]:
+            if tree:
                 pool.use_tree()
             assert pool.proposals is not None
-            pool.proposals.load(state["proposals"])
-        self.slots.restore(entries, [self.weights[entry[0]] for entry in entries], state["sel"])
+            pool.proposals.load(state["proposals"], where, "proposals")
+        weights = [self.weights[entry[0]] for entry in entries]
+        self.slots.restore(entries, weights, state["sel"], where)
         # Loading a stream draws its block again from the block's start: the generator's own
         # position comes last.
-        self.rng.bit_generator.state = state["gen"]
+        _state.generator_state(self.rng, state["gen"], where, "gen")

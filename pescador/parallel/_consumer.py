@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import accumulate
 from typing import Any
 
+from .. import _state
 from .. import transport as _transport
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import check_start_method
@@ -51,13 +52,41 @@ class _ParallelIterator(StreamIterator[Any]):
     def _shape(self) -> dict[str, Any]:
         return {"n_workers": self._owner.n_workers, "ordered": self._owner.ordered}
 
+    def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        checked = super()._check_state(state)
+        if checked.get("done"):
+            return checked
+        # Per worker: its stream's state (None: from its start), the items it delivered
+        # since (each also counted in n, so a resume never replays more), and whether it
+        # ended. The worker checks its stream's state (a StateError comes back from it).
+        workers = _state.field(checked, "workers", _WHERE)
+        _state.sequence(workers, _WHERE, "workers", length=self._owner.n_workers)
+        delivered = 0  # by the workers: what their states and skips say
+        for i, entry in enumerate(workers):
+            path = f"workers[{i}]"
+            _state.mapping(entry, _WHERE, path)
+            snapshot = _state.field(entry, "state", _WHERE)
+            if snapshot is not None:
+                _state.mapping(snapshot, _WHERE, f"{path}.state")
+                count = snapshot.get("n")
+                delivered += count if type(count) is int and count > 0 else 0
+            delivered += _state.integer(
+                _state.field(entry, "skip", _WHERE), _WHERE, f"{path}.skip"
+            )
+            _state.boolean(_state.field(entry, "done", _WHERE), _WHERE, f"{path}.done")
+        if delivered > checked["n"]:
+            _state.fail(
+                _WHERE, "workers", f"states and skips of at most n={checked['n']} items", delivered
+            )
+        return checked
+
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
         owner = self._owner
         resume = self._resume
         if resume is not None and resume.get("done"):
             return iter(()), None
         if resume is not None:
-            seed = Seed.from_json(resume["seed"])
+            seed = _state.seed(_state.field(resume, "seed", _WHERE), _WHERE, "seed")
         else:
             # Unseeded, follow the pipeline's outermost mux: one seed makes it all reproducible.
             random_state = owner.random_state
@@ -69,7 +98,7 @@ class _ParallelIterator(StreamIterator[Any]):
         self._shares = _shares(owner.stream, k)
         self._merge = Uniforms(seed.generator(0))
         if resume is not None:
-            self._merge.load(resume["merge"])
+            self._merge.load(_state.field(resume, "merge", _WHERE), _WHERE, "merge")
         self._directory = _transport.make_directory()
         self._workers = [WorkerHandle(i) for i in range(k)]
         # Whatever happens to this iterator, its processes and files go with it.
@@ -243,6 +272,7 @@ class _ParallelIterator(StreamIterator[Any]):
 
 
 _END: Any = object()
+_WHERE = "ParallelStreamer state"
 #: A worker holds messages up to this long (seconds) to send several at once, and sends them
 #: at once if the consumer has waited this long (milliseconds).
 _MAX_DELAY = 0.002

@@ -5,7 +5,7 @@ Each message starts with a one-byte tag: the first element of a pickled tuple on
 ``ParallelStreamer`` pipe, the first byte of the first frame on a ``ZMQStreamer`` socket.
 An error report is a dict of plain values (JSON on a socket, which a hand-built 3.0 consumer may
 also read): the exception's type, message and traceback, and whether it was a
-:class:`~pescador.exceptions.DataError`.
+:class:`~pescador.exceptions.DataError` or a :class:`~pescador.exceptions.StateError`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from ..exceptions import DataError, WorkerError
+from ..exceptions import DataError, StateError, WorkerError, WorkerStateError
 
 # From a worker: an item, the end of its stream, an error report.
 ITEM, END, ERROR = b"D", b"X", b"E"
@@ -33,6 +33,7 @@ def error_report(exc: BaseException) -> dict[str, Any]:
         "message": text,
         "traceback": "".join(traceback.format_exception(kind, exc, exc.__traceback__)),
         "data_error": isinstance(exc, DataError),
+        "state_error": isinstance(exc, StateError),
     }
 
 
@@ -44,6 +45,8 @@ def worker_error(
     try:
         name = str(report["type"]).removeprefix("builtins.")
         cls = data_error if report.get("data_error") else WorkerError
+        if report.get("state_error"):  # the worker could not resume from its state
+            cls = WorkerStateError
         return cls(f"{who} failed: {name}: {report['message']}", str(report["traceback"]))
     except (KeyError, TypeError, AttributeError):
         return WorkerError(f"{who} failed (unreadable error report)")

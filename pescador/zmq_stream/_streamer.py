@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
         "pescador.zmq_stream needs pyzmq, which is not installed: pip install pescador[zmq]"
     ) from exc
 
+from .. import _state
 from .._iterator import StreamIterator
 from .._seeds import InheritedSeed, resolve_seed
 from .._sharding import check_start_method
@@ -141,15 +142,16 @@ class _ZMQIterator(StreamIterator[Any]):
         if checked.get("done"):
             return checked
         # The state of an iterator that had not started has neither: start from scratch.
-        n, base, inner = checked.get("n"), checked.setdefault("base", 0), checked.get("inner")
-        checked.setdefault("inner", None)
-        if (
-            not isinstance(n, int)
-            or not isinstance(base, int)
-            or not 0 <= base <= n
-            or not (inner is None or isinstance(inner, Mapping))
-        ):
-            raise StateError(f"malformed ZMQStreamer state: n={n!r}, base={base!r}")
+        # The worker replays the n - base items delivered since `inner`, and checks `inner`
+        # (a StateError comes back from it).
+        where = "ZMQStreamer state"
+        base, inner = checked.setdefault("base", 0), checked.setdefault("inner", None)
+        _state.integer(base, where, "base", high=checked["n"])
+        if inner is not None:
+            _state.mapping(inner, where, "inner")
+            count = inner.get("n")  # (the state of the stream after its first base items)
+            if type(count) is int and count > base:
+                _state.fail(where, "inner.n", f"at most base={base}", count)
         return checked
 
 
