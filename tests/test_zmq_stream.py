@@ -257,15 +257,14 @@ def test_a_worker_whose_consumer_is_killed_exits_and_cleans_up():
         "    while True:\n"
         "        yield {'pid': np.array(os.getpid()), 'pad': np.zeros(1 << 16)}\n"
         "it = ZMQStreamer(pescador.Streamer(pids), start_method='fork').iterate()\n"
-        "print(int(next(it)['pid']), flush=True)\n"
+        "print(int(next(it)['pid']), os.getpid(), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
-    before = set(our_dirs())
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == -signal.SIGKILL, out.stderr
-    pid = int(out.stdout.split()[0])
+    pid, consumer = (int(p) for p in out.stdout.split())
 
     def gone() -> bool:
         try:
@@ -275,7 +274,7 @@ def test_a_worker_whose_consumer_is_killed_exits_and_cleans_up():
             return True
 
     assert wait_for(gone, 10)
-    assert wait_for(lambda: set(our_dirs()) <= before, 10)
+    assert wait_for(lambda: our_dirs(consumer) == [], 10)
 
 
 def test_close_is_idempotent_and_later_next_stops():

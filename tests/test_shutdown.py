@@ -1,0 +1,151 @@
+"""What stops the worker processes of ParallelStreamer and ZMQStreamer and removes their
+shared memory: an iterator left early (``break``, ``del``, an exception, Ctrl-C), by reference
+counting alone (the cyclic garbage collector is off in these tests)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pescador import ParallelStreamer, Streamer
+
+zmq_stream = pytest.importorskip("pescador.zmq_stream")
+
+
+def endless():
+    j = 0
+    while True:
+        yield {"x": np.full(1 << 14, j, np.int64)}  # 128 KiB: shared memory in both
+        j += 1
+
+
+def slow():
+    while True:
+        time.sleep(0.05)
+        yield {"x": np.zeros(1 << 14)}
+
+
+def our_dirs() -> list[str]:
+    """This process's private directories (in /dev/shm or the temporary directory)."""
+    import tempfile
+
+    prefix = f"pescador-{os.getpid()}-"
+    found = []
+    for base in {"/dev/shm", tempfile.gettempdir()}:
+        if os.path.isdir(base):
+            found += [name for name in os.listdir(base) if name.startswith(prefix)]
+    return found
+
+
+def streamer(kind: str, source) -> Streamer:
+    if kind == "parallel":
+        return ParallelStreamer(Streamer(source), 2, prefetch=4)
+    return zmq_stream.ZMQStreamer(Streamer(source))
+
+
+KINDS = ["parallel", "zmq"]
+
+
+@pytest.fixture(autouse=True)
+def no_cycle_collector():
+    """The cyclic garbage collector is off: only reference counting frees the iterators."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+    assert multiprocessing.active_children() == []
+    assert our_dirs() == []
+
+
+def assert_all_stopped():
+    """Nothing is left at once: no process, no directory (no gc.collect() before)."""
+    assert multiprocessing.active_children() == []
+    assert our_dirs() == []
+
+
+def _leave_by_break(stream):
+    for i, _ in enumerate(stream):
+        if i == 3:
+            break
+
+
+def _leave_by_del(stream):
+    it = stream.iterate()
+    next(it)
+    next(it)
+    del it
+
+
+def _leave_by_exception(stream):
+    it = stream.iterate()
+    for _ in it:
+        raise ValueError("in the loop body")
+
+
+def _leave_by_keyboard_interrupt(stream):
+    it = stream.iterate()
+    for _ in it:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("leave", ["break", "del"])
+def test_leaving_early_stops_everything_at_once(kind, leave):
+    stream = streamer(kind, endless)
+    for _ in range(3):  # three epochs: nothing accumulates
+        {"break": _leave_by_break, "del": _leave_by_del}[leave](stream)
+        assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_exception_in_the_loop_body_stops_everything(kind):
+    with contextlib.suppress(ValueError):
+        _leave_by_exception(streamer(kind, endless))
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_caught_keyboard_interrupt_in_the_loop_body_stops_everything(kind):
+    with contextlib.suppress(KeyboardInterrupt):
+        _leave_by_keyboard_interrupt(streamer(kind, endless))
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_ctrl_c_while_waiting_for_an_item_stops_everything(kind):
+    it = streamer(kind, slow).iterate()
+    next(it)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        while True:
+            next(it)
+    except KeyboardInterrupt:
+        pass
+    timer.join()
+    assert_all_stopped()
+    with pytest.raises(StopIteration):
+        next(it)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_iterator_held_elsewhere_keeps_its_workers(kind):
+    """Only the last reference matters: the loop's own iterator keeps the workers alive after
+    the iterator object is gone."""
+    fast = iter(streamer(kind, endless).iterate())
+    next(fast)
+    assert multiprocessing.active_children()
+    for _ in range(5):
+        next(fast)
+    del fast
+    assert_all_stopped()
