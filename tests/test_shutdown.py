@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from pescador import ParallelStreamer, Streamer
+from pescador import ParallelStreamer, Streamer, WorkerError
 
 zmq_stream = pytest.importorskip("pescador.zmq_stream")
 
@@ -31,6 +31,12 @@ def slow():
     while True:
         time.sleep(0.05)
         yield {"x": np.zeros(1 << 14)}
+
+
+def pids():
+    while True:
+        time.sleep(0.01)
+        yield {"pid": np.array(os.getpid())}
 
 
 def our_dirs() -> list[str]:
@@ -148,4 +154,16 @@ def test_an_iterator_held_elsewhere_keeps_its_workers(kind):
     for _ in range(5):
         next(fast)
     del fast
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_worker_terminated_from_outside_is_an_error(kind):
+    """SIGTERM to a worker whose consumer lives: it exits (after waiting a second for its
+    consumer to die too, as in a process group's termination), and the consumer says so."""
+    it = streamer(kind, pids).iterate()
+    os.kill(int(next(it)["pid"]), signal.SIGTERM)
+    with pytest.raises(WorkerError, match="terminated by SIGTERM"):
+        for _ in it:
+            pass
     assert_all_stopped()

@@ -111,7 +111,9 @@ def shutdown(
             with contextlib.suppress(OSError, ValueError):
                 _transport.send(w.control.fileno(), (_transport.STOP,))
     try:
-        _transport.stop_processes([w.process for w in workers if w.process], timeout)
+        _transport.stop_processes(
+            [w.process for w in workers if w.process], timeout, force=("kill",)
+        )
     finally:
         for w in workers:
             for conn in (w.data, w.control, w.nudges):

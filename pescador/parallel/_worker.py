@@ -33,7 +33,11 @@ __all__ = ["worker_main"]
 
 
 class _Stopped(Exception):
-    """The consumer asked the worker to stop, or went away."""
+    """The consumer asked the worker to stop."""
+
+
+class _Gone(Exception):
+    """The consumer closed its end of the control pipe: it has stopped, or died."""
 
 
 class _Control:
@@ -72,7 +76,7 @@ class _Control:
             elif not wait and not inbox.ready(0):
                 return
             elif not inbox.fill():
-                raise _Stopped  # the consumer closed its end
+                raise _Gone
 
     def blocked(self, budget: int) -> bool:
         """Whether the worker must wait: no credit, or too many bytes undelivered."""
@@ -108,7 +112,7 @@ def worker_main(
     half = options["half"]  # the consumer credits this many items at once
     outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
     # Its own thread: it must act even while the main thread is blocked on a full pipe.
-    _transport.exit_with_consumer(directory)
+    watchdog = _transport.exit_with_consumer(directory)
     _answer_nudges(nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
     chunks = _transport.ChunkFiles(directory, index, options["limit"])
@@ -122,6 +126,7 @@ def worker_main(
     item_tag = _transport.ITEM
     clock = time.perf_counter
     it = None
+    gone = False
     try:
         it = stream._iterate(None, seed.child(index))
         skip = 0
@@ -150,8 +155,10 @@ def worker_main(
             inbox.sent(body)
         outbox.put((_transport.END, None, it._state_dict()), clock())
         outbox.flush()
-    except (_Stopped, BrokenPipeError, ConnectionResetError):
-        pass  # the consumer stopped us, or went away
+    except _Stopped:
+        pass  # the consumer stopped us
+    except (_Gone, BrokenPipeError, ConnectionResetError):
+        gone = True  # the consumer went away: it may have died
     except BaseException as exc:
         with contextlib.suppress(Exception):
             outbox.put((_transport.ERROR, _transport.error_report(exc), None), 0.0)
@@ -161,3 +168,5 @@ def worker_main(
             with contextlib.suppress(Exception):
                 it.close()
         encoder.close()
+        # A consumer that died may not be seen dead yet: give it a moment.
+        watchdog.leave(_transport.DYING_WAIT if gone else 0.0)

@@ -9,8 +9,9 @@ and sends a small message: which chunk, the values that are not arrays, and the 
 number afterwards. The consumer maps each file once and builds the arrays as views of the
 chunk: no copy on its side. Array data is never pickled on the way.
 
-- ``_directory``: the private directory's life cycle (made by the consumer, removed by it, or
-  by a worker whose consumer died), the default limit, stopping the worker processes.
+- ``_directory``: the private directory's life cycle (made by the consumer, which holds a lock
+  in it; removed by it, by a worker whose consumer died or by the next consumer when nobody
+  survived), the default limit, stopping the worker processes.
 - ``_chunks``: the chunk allocator (:class:`ChunkFiles`: power-of-two chunks in files
   allocated in full, at most ``limit`` bytes) and the consumer's mappings
   (:class:`ChunkMaps`: a chunk goes back to the worker once no array views it).
@@ -27,10 +28,13 @@ consumer closes (by a worker if the consumer dies first), so no segment outlives
 
 from ._chunks import ChunkFiles, ChunkMaps
 from ._directory import (
+    DYING_WAIT,
+    Watchdog,
     death_message,
     default_limit,
     exit_with_consumer,
     make_directory,
+    reclaim,
     remove_directory,
     shm_available,
     stop_processes,
@@ -41,6 +45,7 @@ from ._pipes import Inbox, Outbox, send
 
 __all__ = [
     "CREDIT",
+    "DYING_WAIT",
     "END",
     "ERROR",
     "ITEM",
@@ -52,6 +57,7 @@ __all__ = [
     "Encoder",
     "Inbox",
     "Outbox",
+    "Watchdog",
     "as_frame",
     "death_message",
     "default_limit",
@@ -60,6 +66,7 @@ __all__ = [
     "layout_from_json",
     "layout_json",
     "make_directory",
+    "reclaim",
     "remove_directory",
     "send",
     "shm_available",

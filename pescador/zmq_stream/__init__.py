@@ -26,13 +26,15 @@ items amortises the cost of waking the other process.)
 arrays) is re-raised in the consumer as :class:`~pescador.exceptions.WorkerError` carrying the
 remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too.
 
-**Shutdown.** Closing the iterator (``close()``, ``break`` then garbage collection, the end of
-the stream, ``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to
-``timeout`` seconds for it to exit, then terminates it (and kills it if it must); the socket,
-the ZeroMQ context and the private directory go with it. The worker never blocks on a full
-queue (with its window full it waits for acknowledgements, listening for the stop message), so
-this takes milliseconds unless the stream itself is stuck inside one item. A worker whose
-consumer process dies exits at once, and removes the private directory.
+**Shutdown.** Closing the iterator (``close()``, ``break``, ``del``, the end of the stream,
+``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to ``timeout``
+seconds for it to exit, then kills it; the socket, the ZeroMQ context and the private directory
+go with it. Dropping the iterator does this at once (reference counting, no cyclic garbage
+collection needed). The worker never blocks on a full queue (with its window full it waits for
+acknowledgements, listening for the stop message), so this takes milliseconds unless the
+stream itself is stuck inside one item. A worker whose consumer process dies (killed alone, or
+with its process group by SIGTERM or SIGHUP) exits and removes the private directory; if
+nobody survives, the next ZMQStreamer or ParallelStreamer on the machine removes it.
 
 **Checkpoints.** ``state_dict()`` describes the items *delivered* to the consumer: the wrapped
 stream's state as the worker saw it at a recent item (taken at most every ``snapshot_every``

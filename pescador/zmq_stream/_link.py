@@ -6,7 +6,7 @@ worker process, the ``PAIR`` socket and its ZeroMQ context, and the private dire
 random port, or ``ipc``), starts the worker and checks its hello; it then receives the
 worker's messages (raising :class:`~pescador.exceptions.WorkerError` if the worker dies
 without a word) and sends credits. Closing it sends the worker a stop message, waits up to
-the streamer's ``timeout`` for it to exit, then terminates (and kills) it, and releases the
+the streamer's ``timeout`` for it to exit, then kills it, and releases the
 rest.
 """
 
@@ -200,4 +200,4 @@ class _Link:
             with contextlib.suppress(zmq.ZMQError):
                 self.sock.send(STOP, zmq.NOBLOCK)
         self.process = None
-        _transport.stop_processes([process], self.owner.timeout)
+        _transport.stop_processes([process], self.owner.timeout, force=("kill",))

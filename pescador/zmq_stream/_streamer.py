@@ -186,7 +186,7 @@ class ZMQStreamer(Streamer):
         not modify an array after yielding it. ``True`` copies them into the message. (Items
         travelling through shared memory are always copied once, so they are safe either way.)
     timeout : float or None
-        Seconds to wait for the worker to stop after the consumer stops, before terminating
+        Seconds to wait for the worker to stop after the consumer stops, before killing
         it. ``None`` waits without limit; the worker stops at its next item boundary (it
         never blocks on a full queue), so only a stream stuck inside one item can make that
         wait long.

@@ -174,7 +174,7 @@ def _worker_main(
     """The worker process: connect, send the stream's items, report an error, stop on request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the consumer's to handle
     directory = options["directory"]
-    _transport.exit_with_consumer(directory)
+    watchdog = _transport.exit_with_consumer(directory)
     # Each pass draws other numbers from numpy's global RNG (forked workers would replay it).
     np.random.seed(int(seed.generator(0x7A4D).integers(2**32)))
     context = zmq.Context()
@@ -205,6 +205,7 @@ def _worker_main(
         encoder.close()
         sock.close(linger=0)
         context.term()
+        watchdog.leave()
 
 
 def zmq_worker(
