@@ -70,7 +70,10 @@ class _ParallelIterator(StreamIterator[Any]):
         self._merge = Uniforms(seed.generator(0))
         if resume is not None:
             self._merge.load(resume["merge"])
-        self._directory = _transport.make_directory()
+        try:
+            self._directory = _transport.make_directory()
+        except OSError:
+            self._directory = None  # /dev/shm has no room even for it: items are pickled
         self._workers = [WorkerHandle(i) for i in range(k)]
         merge = Merge(self._workers, self._shares, self._merge, owner.ordered)
         items = merge.items()
@@ -92,7 +95,6 @@ class _ParallelIterator(StreamIterator[Any]):
     def _start_workers(self, context: Any, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         owner = self._owner
         k = owner.n_workers
-        assert self._directory is not None
         half = max(1, owner.prefetch // 2)  # items the consumer credits at once
         options = {
             "prefetch": owner.prefetch,
@@ -101,9 +103,9 @@ class _ParallelIterator(StreamIterator[Any]):
             "max_delay": _MAX_DELAY,
             "prefetch_bytes": _PREFETCH_BYTES,
             "limit": (
-                _transport.default_limit(self._directory, k)
-                if owner.shm_limit is None
-                else owner.shm_limit
+                owner.shm_limit
+                if owner.shm_limit is not None or self._directory is None
+                else _transport.default_limit(self._directory, k)
             ),
         }
         job = (k, owner.stream, seed)

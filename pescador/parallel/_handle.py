@@ -45,7 +45,7 @@ class WorkerHandle:
         self,
         context: Any,
         job: tuple[int, Streamer, Seed],
-        directory: str,
+        directory: str | None,
         options: Mapping[str, Any],
         resume: Mapping[str, Any] | None,
     ) -> None:
@@ -76,15 +76,17 @@ class WorkerHandle:
         nudge_recv.close()
         self.data, self.control, self.nudges = data_recv, control_send, nudge_send
         self.inbox = _transport.Inbox(data_recv.fileno())
-        self.decoder = _transport.Decoder(_transport.ChunkMaps(directory, self.index))
+        maps = None if directory is None else _transport.ChunkMaps(directory, self.index)
+        self.decoder = _transport.Decoder(maps)
         self.half = options["half"]
 
     def credit(self) -> None:
         """Credit the worker with the items delivered, and return the chunks released."""
         assert self.control is not None and self.decoder is not None
-        assert self.decoder.maps is not None
+        maps = self.decoder.maps
         with contextlib.suppress(OSError):
-            message = (_transport.CREDIT, self.delivered_since_credit, self.decoder.maps.drain())
+            released = [] if maps is None else maps.drain()
+            message = (_transport.CREDIT, self.delivered_since_credit, released)
             _transport.send(self.control.fileno(), message)
         self.delivered_since_credit = 0
 

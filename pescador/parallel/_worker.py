@@ -46,7 +46,7 @@ class _Control:
 
     __slots__ = ("chunks", "credit", "inbox", "inflight", "sizes")
 
-    def __init__(self, fd: int, credit: int, chunks: _transport.ChunkFiles) -> None:
+    def __init__(self, fd: int, credit: int, chunks: _transport.ChunkFiles | None) -> None:
         self.inbox = _transport.Inbox(fd)
         self.credit = credit
         self.chunks = chunks
@@ -71,7 +71,8 @@ class _Control:
                 sizes = self.sizes
                 for _ in range(min(message[1], len(sizes))):
                     self.inflight -= sizes.popleft()
-                self.chunks.release(message[2])
+                if self.chunks is not None:
+                    self.chunks.release(message[2])
                 wait = False
             elif not wait and not inbox.ready(0):
                 return
@@ -102,7 +103,7 @@ def worker_main(
     stream: Streamer,
     seed: Seed,
     pipes: tuple[Connection, Connection, Connection],
-    directory: str,
+    directory: str | None,
     options: Mapping[str, Any],
     resume: Mapping[str, Any] | None,
 ) -> None:
@@ -115,7 +116,10 @@ def worker_main(
     watchdog = _transport.exit_with_consumer(directory)
     _answer_nudges(nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
-    chunks = _transport.ChunkFiles(directory, index, options["limit"])
+    # No directory (no room in /dev/shm even for one): every item is pickled through the pipe.
+    chunks = (
+        None if directory is None else _transport.ChunkFiles(directory, index, options["limit"])
+    )
     encoder = _transport.Encoder(chunks)
     snapshot_every = options["snapshot_every"]
     budget = options["prefetch_bytes"]

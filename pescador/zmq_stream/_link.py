@@ -64,19 +64,11 @@ class _Link:
     def open(self, max_iter: int | None, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         zs = self.owner
         try:
-            shm = zs.shared_memory and _transport.shm_available()
-            if shm or zs.transport == "ipc":
-                self.directory = _transport.make_directory("zmq-", in_memory=shm)
             self.context = zmq.Context()
             self.sock = sock = self.context.socket(zmq.PAIR)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RCVTIMEO, int(_POLL_S * 1000))
-            if zs.transport == "ipc":
-                assert self.directory is not None
-                self.address = f"ipc://{os.path.join(self.directory, 'socket')}"
-                sock.bind(self.address)
-            else:
-                self.address = self._bind_tcp(sock)
+            shm = self._bind(sock, zs.shared_memory and _transport.shm_available())
             token = os.urandom(16)
             options = {
                 "copy": bool(zs.copy),
@@ -121,6 +113,42 @@ class _Link:
         except BaseException:
             self.close()
             raise
+
+    def _bind(self, sock: Any, shm: bool) -> bool:
+        """Make the private directory (for shared memory, or the ``ipc`` socket) and bind the
+        socket; whether items may travel through shared memory.
+
+        Without room in ``/dev/shm`` (no free inode for the directory, its lock or the socket),
+        items travel through the socket, and an ``ipc`` socket lives in the temporary directory.
+        """
+        if shm:
+            try:
+                self.directory = _transport.make_directory("zmq-", in_memory=True)
+            except OSError:
+                shm = False
+        if self.owner.transport == "tcp":
+            self.address = self._bind_tcp(sock)
+            return shm
+        if self.directory is not None:
+            try:
+                self._bind_ipc(sock, self.directory)
+                return shm
+            except zmq.ZMQError:  # no room for the socket either: give up /dev/shm
+                _transport.remove_directory(self.directory)
+                self.directory = None
+        try:
+            self.directory = _transport.make_directory("zmq-", in_memory=False)
+            self._bind_ipc(sock, self.directory)
+        except (OSError, zmq.ZMQError) as exc:
+            raise PescadorError(
+                f"ZMQStreamer cannot make its ipc socket in a private directory ({exc}); "
+                "transport='tcp' needs none"
+            ) from exc
+        return False
+
+    def _bind_ipc(self, sock: Any, directory: str) -> None:
+        self.address = f"ipc://{os.path.join(directory, 'socket')}"
+        sock.bind(self.address)
 
     def _bind_tcp(self, sock: Any) -> str:
         zs = self.owner
