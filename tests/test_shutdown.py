@@ -39,6 +39,21 @@ def pids():
         yield {"pid": np.array(os.getpid())}
 
 
+def echo(arg):
+    yield {"x": np.zeros(1)}
+
+
+def _refuse():
+    raise RuntimeError("not here")
+
+
+class Unloadable:
+    """Pickles; cannot be unpickled."""
+
+    def __reduce__(self):
+        return _refuse, ()
+
+
 def our_dirs() -> list[str]:
     """This process's private directories (in /dev/shm or the temporary directory)."""
     import tempfile
@@ -51,10 +66,10 @@ def our_dirs() -> list[str]:
     return found
 
 
-def streamer(kind: str, source) -> Streamer:
+def streamer(kind: str, source, *args, start_method=None) -> Streamer:
     if kind == "parallel":
-        return ParallelStreamer(Streamer(source), 2, prefetch=4)
-    return zmq_stream.ZMQStreamer(Streamer(source))
+        return ParallelStreamer(Streamer(source, *args), 2, prefetch=4, start_method=start_method)
+    return zmq_stream.ZMQStreamer(Streamer(source, *args), start_method=start_method)
 
 
 KINDS = ["parallel", "zmq"]
@@ -166,4 +181,22 @@ def test_a_worker_terminated_from_outside_is_an_error(kind):
     with pytest.raises(WorkerError, match="terminated by SIGTERM"):
         for _ in it:
             pass
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_stream_that_cannot_be_pickled_raises_the_pickling_error(kind, method):
+    with pytest.raises(TypeError, match="pickle") as info:
+        next(iter(streamer(kind, echo, threading.Lock(), start_method=method)))
+    assert any("pickled" in note for note in getattr(info.value, "__notes__", []))
+    del info
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+def test_a_stream_that_cannot_be_unpickled_is_a_worker_error(kind, method):
+    with pytest.raises(WorkerError, match="cannot unpickle its stream: RuntimeError: not here"):
+        next(iter(streamer(kind, echo, Unloadable(), start_method=method)))
     assert_all_stopped()

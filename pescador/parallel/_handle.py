@@ -59,7 +59,7 @@ class WorkerHandle:
             args=(
                 self.index,
                 count,
-                stream,  # pickled for spawn/forkserver; fork shares it as is
+                _transport.Shipped(stream),  # unpickled by the worker (spawn, forkserver)
                 seed,
                 (data_send, control_recv, nudge_recv),
                 directory,
@@ -69,7 +69,9 @@ class WorkerHandle:
             daemon=True,
             name=f"pescador-worker-{self.index}",
         )
-        process.start()
+        _transport.start_process(
+            process, f"ParallelStreamer worker {self.index}", context.get_start_method()
+        )
         self.process = process
         data_send.close()
         control_recv.close()

@@ -27,7 +27,6 @@ from typing import Any
 from .. import transport as _transport
 from .._seeds import Seed
 from .._sharding import WorkerInfo, set_worker
-from ..core import Streamer
 
 __all__ = ["worker_main"]
 
@@ -100,7 +99,7 @@ def _answer_nudges(nudges: int, outbox: _transport.Outbox) -> None:
 def worker_main(
     index: int,
     count: int,
-    stream: Streamer,
+    stream: _transport.Shipped,
     seed: Seed,
     pipes: tuple[Connection, Connection, Connection],
     directory: str | None,
@@ -132,7 +131,7 @@ def worker_main(
     it = None
     gone = False
     try:
-        it = stream._iterate(None, seed.child(index))
+        it = stream.open()._iterate(None, seed.child(index))
         skip = 0
         if resume is not None:
             if resume.get("state") is not None:

@@ -11,7 +11,10 @@ chunk: no copy on its side. Array data is never pickled on the way.
 
 - ``_directory``: the private directory's life cycle (made by the consumer, which holds a lock
   in it; removed by it, by a worker whose consumer died or by the next consumer when nobody
-  survived), the default limit, stopping the worker processes.
+  survived), the default limit.
+- ``_processes``: starting the worker processes (the stream shipped to them) and stopping
+  them, their watchdog (a dead consumer's directory removed, SIGTERM and SIGHUP), what to say
+  when one dies.
 - ``_chunks``: the chunk allocator (:class:`ChunkFiles`: power-of-two chunks in files
   allocated in full, at most ``limit`` bytes) and the consumer's mappings
   (:class:`ChunkMaps`: a chunk goes back to the worker once no array views it).
@@ -27,21 +30,19 @@ consumer closes (by a worker if the consumer dies first), so no segment outlives
 """
 
 from ._chunks import ChunkFiles, ChunkMaps
-from ._directory import (
-    DYING_WAIT,
-    Watchdog,
-    death_message,
-    default_limit,
-    exit_with_consumer,
-    make_directory,
-    reclaim,
-    remove_directory,
-    shm_available,
-    stop_processes,
-)
+from ._directory import default_limit, make_directory, reclaim, remove_directory, shm_available
 from ._layout import MAX_LAYOUTS, Decoder, Encoder, as_frame, layout_from_json, layout_json
 from ._messages import CREDIT, END, ERROR, ITEM, STOP, error_report, worker_error
 from ._pipes import Inbox, Outbox, send
+from ._processes import (
+    DYING_WAIT,
+    Shipped,
+    Watchdog,
+    death_message,
+    exit_with_consumer,
+    start_process,
+    stop_processes,
+)
 
 __all__ = [
     "CREDIT",
@@ -57,6 +58,7 @@ __all__ = [
     "Encoder",
     "Inbox",
     "Outbox",
+    "Shipped",
     "Watchdog",
     "as_frame",
     "death_message",
@@ -70,6 +72,7 @@ __all__ = [
     "remove_directory",
     "send",
     "shm_available",
+    "start_process",
     "stop_processes",
     "worker_error",
 ]

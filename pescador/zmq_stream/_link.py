@@ -24,7 +24,7 @@ import zmq
 
 from .. import transport as _transport
 from .._seeds import Seed
-from ..exceptions import PescadorError, WorkerError, add_note
+from ..exceptions import PescadorError, WorkerError
 from ..transport import CREDIT, STOP
 from ._wire import HELLO
 from ._worker import _AUTO_BYTES, _AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _worker_main
@@ -86,26 +86,22 @@ class _Link:
             context: Any = multiprocessing.get_context(zs.start_method)
             self.process = context.Process(
                 target=_worker_main,
-                args=(self.address, token, zs._stream, max_iter, seed, resume, options),
+                args=(
+                    self.address,
+                    token,
+                    _transport.Shipped(zs._stream),
+                    max_iter,
+                    seed,
+                    resume,
+                    options,
+                ),
                 name="pescador-zmq-worker",
                 daemon=True,
             )
-            try:
-                self.process.start()
-                self.started = True
-            except AssertionError as exc:
-                raise PescadorError(
-                    "ZMQStreamer cannot start its worker inside another worker process "
-                    f"(daemonic processes cannot have children): {exc}"
-                ) from exc
-            except Exception as exc:
-                add_note(
-                    exc,
-                    f"starting the ZMQStreamer worker (start method "
-                    f"{context.get_start_method()!r}): under 'spawn' and 'forkserver' the "
-                    "wrapped stream is pickled, so its functions must be importable",
-                )
-                raise
+            _transport.start_process(
+                self.process, "the ZMQStreamer worker", context.get_start_method()
+            )
+            self.started = True
             hello = self.recv()
             head = hello[0].bytes
             if head[:1] != HELLO or not hmac.compare_digest(head[1:], token):

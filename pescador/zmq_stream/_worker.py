@@ -165,7 +165,7 @@ def _serve(sock: Any, it: Any, skip: int, options: dict[str, Any], encoder: Item
 def _worker_main(
     address: str,
     token: bytes,
-    streamer: Any,
+    streamer: _transport.Shipped,
     max_iter: int | None,
     seed: Seed,
     resume: Mapping[str, Any] | None,
@@ -188,7 +188,7 @@ def _worker_main(
     try:
         sock.send(HELLO + token)
         try:
-            it, skip = _open_inner(streamer, max_iter, seed, resume)
+            it, skip = _open_inner(streamer.open(), max_iter, seed, resume)
             _serve(sock, it, skip, options, encoder)
         except _Stopped:
             return
