@@ -1,9 +1,11 @@
 """Stream in a background process: :class:`ZMQStreamer` (needs ``pip install pescador[zmq]``).
 
 Each iteration of a :class:`ZMQStreamer` starts one worker process that runs the wrapped stream
-and sends its items (dicts of numpy arrays) to the consumer over a ZeroMQ ``PAIR`` socket, on
-loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path in a private
-directory. The consumer yields them as they arrive, while the worker computes the next ones.
+and sends its items (dicts of numpy arrays) to the consumer over ZeroMQ (``DEALER`` to
+``ROUTER``), on loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path
+in a private directory; the worker's routing id is a secret token, and messages from any other
+local process that connects are dropped unread. The consumer yields them as they arrive, while
+the worker computes the next ones.
 
 **Wire format.** One message per item. Items whose arrays total 32 KiB or more travel through
 shared memory where available (Linux ``/dev/shm``), as they do in

@@ -1,13 +1,14 @@
 """The consumer's handle on one ZMQStreamer worker: :class:`_Link`.
 
 A link owns what one iteration of a :class:`~pescador.zmq_stream.ZMQStreamer` needs: the
-worker process, the ``PAIR`` socket and its ZeroMQ context, and the private directory (the
+worker process, the ``ROUTER`` socket and its ZeroMQ context, and the private directory (the
 ``ipc`` socket, the shared-memory chunks). Opening it binds the socket (loopback TCP on a
-random port, or ``ipc``), starts the worker and checks its hello; it then receives the
+random port, or ``ipc``), starts the worker and waits for its hello; it then receives the
 worker's messages (raising :class:`~pescador.exceptions.WorkerError` if the worker dies
-without a word) and sends credits. Closing it sends the worker a stop message, waits up to
-the streamer's ``timeout`` for it to exit, then kills it, and releases the
-rest.
+without a word) and sends credits. The worker's routing id is a secret token: messages from
+any other peer (a local process that connected first, say) are dropped unread. Closing it
+sends the worker a stop message, waits up to the streamer's ``timeout`` for it to exit, then
+kills it, and releases the rest.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class _Link:
         self.directory: str | None = None
         self.decoder: _transport.Decoder | None = None
         self.address = ""
+        self.token = b""
         #: The read-ahead window: (most items, fewest items, bytes), see _Window.
         self.window: tuple[int, int, float] = (
             (_AUTO_MAX_ITEMS, _AUTO_MIN_ITEMS, _AUTO_BYTES)
@@ -65,11 +67,14 @@ class _Link:
         zs = self.owner
         try:
             self.context = zmq.Context()
-            self.sock = sock = self.context.socket(zmq.PAIR)
+            # ROUTER: every peer has its own queue, and a message names its sender. A process
+            # that connects first (and stays silent, or talks) cannot take the worker's place.
+            self.sock = sock = self.context.socket(zmq.ROUTER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.RCVTIMEO, int(_POLL_S * 1000))
             shm = self._bind(sock, zs.shared_memory and _transport.shm_available())
-            token = os.urandom(16)
+            # The worker's routing id: the secret that tells its messages from a stranger's.
+            self.token = token = b"P" + os.urandom(16)
             options = {
                 "copy": bool(zs.copy),
                 "window": self.window,
@@ -103,9 +108,8 @@ class _Link:
             )
             self.started = True
             hello = self.recv()
-            head = hello[0].bytes
-            if head[:1] != HELLO or not hmac.compare_digest(head[1:], token):
-                raise PescadorError(f"ZMQStreamer: an unexpected peer connected to {self.address}")
+            if hello[0].bytes != HELLO + token:
+                raise PescadorError(f"ZMQStreamer: no hello from the worker at {self.address}")
         except BaseException:
             self.close()
             raise
@@ -161,13 +165,15 @@ class _Link:
 
     def recv(self, nowait: int = 0) -> Any:
         """The frames of the worker's next message; raises if it died without sending one.
+        Messages from any other peer are dropped unread.
 
         With ``nowait`` true, returns None at once if no message is there.
         """
         recv = self.sock.recv
+        token = self.token
         while True:
             try:
-                frame = recv(zmq.NOBLOCK if nowait else 0, copy=False)
+                sender = recv(zmq.NOBLOCK if nowait else 0, copy=False)
             except zmq.Again:  # nothing for a while: is the worker still there?
                 if nowait:
                     return None
@@ -175,15 +181,17 @@ class _Link:
                 if exitcode is None:
                     continue
                 try:
-                    frame = recv(zmq.NOBLOCK, copy=False)
+                    sender = recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     message = _transport.death_message("the ZMQStreamer worker process", exitcode)
                     raise WorkerError(message) from None
+            frame = recv(copy=False)  # the rest of a message arrives with its first frame
             parts = [frame]
-            while frame.more:  # the rest of a message arrives with its first frame
+            while frame.more:
                 frame = recv(copy=False)
                 parts.append(frame)
-            return parts
+            if hmac.compare_digest(sender.bytes, token):
+                return parts
 
     def credit(self, count: int) -> None:
         values = array("q", [count])
@@ -192,7 +200,7 @@ class _Link:
             for chunk in maps.drain():
                 values.extend(chunk)
         with contextlib.suppress(zmq.ZMQError):
-            self.sock.send(CREDIT + values.tobytes(), zmq.NOBLOCK)
+            self.sock.send_multipart((self.token, CREDIT + values.tobytes()), zmq.NOBLOCK)
 
     def close(self) -> None:
         if self.closed:
@@ -222,6 +230,6 @@ class _Link:
             return
         if self.sock is not None and process.exitcode is None:
             with contextlib.suppress(zmq.ZMQError):
-                self.sock.send(STOP, zmq.NOBLOCK)
+                self.sock.send_multipart((self.token, STOP), zmq.NOBLOCK)
         self.process = None
         _transport.stop_processes([process], self.owner.timeout, force=("kill",))

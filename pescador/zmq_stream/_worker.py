@@ -178,8 +178,9 @@ def _worker_main(
     # Each pass draws other numbers from numpy's global RNG (forked workers would replay it).
     np.random.seed(int(seed.generator(0x7A4D).integers(2**32)))
     context = zmq.Context()
-    sock = context.socket(zmq.PAIR)
+    sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.ROUTING_ID, token)  # how the consumer tells this worker's messages
     sock.connect(address)
     limit = options["limit"]
     chunks = None if limit is None else _transport.ChunkFiles(directory, 0, limit)
