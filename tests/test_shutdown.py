@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from pescador import ParallelStreamer, Streamer, WorkerError
+from pescador import ParallelStreamer, PescadorError, Streamer, WorkerError
 
 zmq_stream = pytest.importorskip("pescador.zmq_stream")
 
@@ -36,6 +36,19 @@ def slow():
 def pids():
     while True:
         time.sleep(0.01)
+        yield {"pid": np.array(os.getpid())}
+
+
+def stuck_after(n):
+    for _ in range(n):
+        yield {"pid": np.array(os.getpid())}
+    time.sleep(600)
+    yield {"pid": np.array(os.getpid())}  # pragma: no cover
+
+
+def every(seconds, n):
+    for _ in range(n):
+        time.sleep(seconds)
         yield {"pid": np.array(os.getpid())}
 
 
@@ -66,10 +79,10 @@ def our_dirs() -> list[str]:
     return found
 
 
-def streamer(kind: str, source, *args, start_method=None) -> Streamer:
+def streamer(kind: str, source, *args, **options) -> Streamer:
     if kind == "parallel":
-        return ParallelStreamer(Streamer(source, *args), 2, prefetch=4, start_method=start_method)
-    return zmq_stream.ZMQStreamer(Streamer(source, *args), start_method=start_method)
+        return ParallelStreamer(Streamer(source, *args), 2, prefetch=4, **options)
+    return zmq_stream.ZMQStreamer(Streamer(source, *args), timeout=0.5, **options)
 
 
 KINDS = ["parallel", "zmq"]
@@ -200,3 +213,46 @@ def test_a_stream_that_cannot_be_unpickled_is_a_worker_error(kind, method):
     with pytest.raises(WorkerError, match="cannot unpickle its stream: RuntimeError: not here"):
         next(iter(streamer(kind, echo, Unloadable(), start_method=method)))
     assert_all_stopped()
+
+
+# --------------------------------------------------------------------------- stalls
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stuck_stream_is_an_error_after_stall_timeout(kind):
+    it = streamer(kind, stuck_after, 3, stall_timeout=0.5).iterate()
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=r"sent nothing for 0\.\d s \(stall_timeout=0\.5\)"):
+        for _ in it:
+            pass
+    assert time.monotonic() - start < 5
+    assert_all_stopped()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_stopped_worker_is_an_error_after_stall_timeout(kind):
+    """SIGSTOP: the worker neither works nor dies (as when it swaps, or is debugged)."""
+    it = streamer(kind, pids, stall_timeout=0.5).iterate()
+    workers = {int(next(it)["pid"]) for _ in range(30)}
+    try:
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
+        with pytest.raises(WorkerError, match=r"stall_timeout=0\.5"):
+            for _ in it:
+                pass
+        assert_all_stopped()
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_slow_but_steady_worker_is_no_stall(kind):
+    got = list(streamer(kind, every, 0.1, 8, stall_timeout=0.6))
+    assert len(got) == {"parallel": 16, "zmq": 8}[kind]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("value", [0, -1.0, "5", True, float("nan")])
+def test_stall_timeout_must_be_none_or_positive(kind, value):
+    with pytest.raises(PescadorError, match="stall_timeout"):
+        streamer(kind, pids, stall_timeout=value)

@@ -17,6 +17,7 @@ from .._sharding import check_start_method
 from ..core import Streamer, StreamIterator, _Plan
 from ..exceptions import PescadorError
 from ..mux._draws import Uniforms
+from ..transport import check_seconds
 from ._handle import WorkerHandle, shutdown
 from ._merge import Merge
 
@@ -75,7 +76,7 @@ class _ParallelIterator(StreamIterator[Any]):
         except OSError:
             self._directory = None  # /dev/shm has no room even for it: items are pickled
         self._workers = [WorkerHandle(i) for i in range(k)]
-        merge = Merge(self._workers, self._shares, self._merge, owner.ordered)
+        merge = Merge(self._workers, self._shares, self._merge, owner.ordered, owner.stall_timeout)
         items = merge.items()
         # Whatever happens to the items' generator (the end, close(), an error, the iterator
         # dropped), the processes and files go with it; it holds no reference to this
@@ -210,6 +211,11 @@ class ParallelStreamer(Streamer):
         Bytes of shared memory each worker may fill with items the consumer has not released
         (``None``: half of ``/dev/shm``'s free space, shared among the workers). An item that
         does not fit travels pickled through the worker's pipe instead: slower, never lost.
+    stall_timeout : float, optional
+        Seconds the consumer waits for a worker's next message before it raises
+        :class:`~pescador.exceptions.WorkerError` naming the worker (one stopped, deadlocked
+        or swapping). ``None`` (default): it waits as long as it takes (a worker that dies is
+        noticed within 0.1 s either way).
 
     Examples
     --------
@@ -230,6 +236,7 @@ class ParallelStreamer(Streamer):
         start_method: str | None = None,
         snapshot_every: float = 0.01,
         shm_limit: int | None = None,
+        stall_timeout: float | None = None,
     ) -> None:
         if not isinstance(stream, Streamer):
             stream = Streamer(stream)
@@ -241,6 +248,7 @@ class ParallelStreamer(Streamer):
             isinstance(shm_limit, bool) or not isinstance(shm_limit, int) or shm_limit < 0
         ):
             raise PescadorError(f"shm_limit={shm_limit!r} must be None or a byte count >= 0")
+        check_seconds("stall_timeout", stall_timeout)
         check_start_method(start_method)
         from .._seeds import check_random_state
 
@@ -252,6 +260,7 @@ class ParallelStreamer(Streamer):
         self.start_method = start_method
         self.snapshot_every = float(snapshot_every)
         self.shm_limit = shm_limit
+        self.stall_timeout = None if stall_timeout is None else float(stall_timeout)
         self._init_stream(_Plan.own(stream))
 
     def __repr__(self) -> str:

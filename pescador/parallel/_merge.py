@@ -11,12 +11,14 @@ finaliser stops the workers at once, without waiting for the cyclic garbage coll
 from __future__ import annotations
 
 import select
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from itertools import accumulate
 from typing import Any
 
 from .. import transport as _transport
+from ..exceptions import WorkerError
 from ..mux._draws import Uniforms
 from ._handle import WorkerHandle
 
@@ -35,7 +37,7 @@ class Merge:
     """The merge of the workers' items; :meth:`items` runs it, then calls ``close`` (set by the
     iterator: it stops the workers)."""
 
-    __slots__ = ("close", "draws", "ordered", "shares", "workers")
+    __slots__ = ("close", "draws", "ordered", "shares", "stall_timeout", "workers")
 
     def __init__(
         self,
@@ -43,8 +45,10 @@ class Merge:
         shares: list[float],
         draws: Uniforms,
         ordered: bool,
+        stall_timeout: float | None = None,
     ) -> None:
         self.workers = workers
+        self.stall_timeout = stall_timeout
         self.shares = shares
         self.draws = draws
         self.ordered = ordered
@@ -69,19 +73,22 @@ class Merge:
         return message
 
     def _wait(self, poller: Any, by_fd: dict[int, WorkerHandle]) -> list[int]:
-        """The descriptors, among ``by_fd``'s, with bytes to read, waiting as long as it takes:
-        first crediting the workers (one may be waiting for credit: its bytes in flight bound
-        it), after 5 ms nudging them (one may hold messages), and checking every 100 ms that
-        they are alive."""
+        """The descriptors, among ``by_fd``'s, with bytes to read, waiting as long as it takes
+        (up to ``stall_timeout``): first crediting the workers (one may be waiting for credit:
+        its bytes in flight bound it), after 5 ms nudging them (one may hold messages), and
+        checking every 100 ms that they are alive."""
         ready = poller.poll(0)
-        if not ready:
-            for w in by_fd.values():
-                if w.delivered_since_credit:
-                    w.credit()
-            ready = poller.poll(_NUDGE_AFTER_MS)
+        if ready:
+            return [fd for fd, _ in ready]
+        start = time.monotonic()
+        for w in by_fd.values():
+            if w.delivered_since_credit:
+                w.credit()
+        ready = poller.poll(_NUDGE_AFTER_MS)
         if not ready:
             for w in by_fd.values():
                 w.nudge()
+        stall = self.stall_timeout
         while not ready:
             ready = poller.poll(100)
             if not ready:
@@ -89,6 +96,9 @@ class Merge:
                     assert w.inbox is not None
                     if not w.process.is_alive() and not w.inbox.ready(0):
                         raise w.died()
+                waited = time.monotonic() - start
+                if stall is not None and waited >= stall:
+                    raise _stalled(sorted(w.index for w in by_fd.values()), waited, stall)
         return [fd for fd, _ in ready]
 
     def _receive(self, w: WorkerHandle) -> Any:
@@ -156,3 +166,11 @@ class Merge:
                         del by_fd[fd]
                         break
                     yield item
+
+
+def _stalled(indices: list[int], waited: float, stall: float) -> WorkerError:
+    who = f"worker {indices[0]}" if len(indices) == 1 else f"workers {indices}"
+    return WorkerError(
+        f"{who} sent nothing for {waited:.1f} s (stall_timeout={stall}): stopped, deadlocked, "
+        "swapping, or slower than stall_timeout allows"
+    )

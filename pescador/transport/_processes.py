@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
+import numbers
 import os
 import signal
 import threading
@@ -226,3 +227,11 @@ def _signal_name(number: int) -> str | None:
         return signal.Signals(number).name
     except ValueError:
         return None
+
+
+def check_seconds(name: str, value: Any) -> None:
+    """Check that the argument ``name`` is None or a positive number of seconds."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value) > 0
+    ):
+        raise PescadorError(f"{name}={value!r}: expected None or a number of seconds > 0")

@@ -17,6 +17,7 @@ import contextlib
 import hmac
 import multiprocessing
 import os
+import time
 from array import array
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -171,6 +172,7 @@ class _Link:
         """
         recv = self.sock.recv
         token = self.token
+        start = None
         while True:
             try:
                 sender = recv(zmq.NOBLOCK if nowait else 0, copy=False)
@@ -179,6 +181,7 @@ class _Link:
                     return None
                 exitcode = self.process.exitcode
                 if exitcode is None:
+                    start = self._check_stall(start)
                     continue
                 try:
                     sender = recv(zmq.NOBLOCK, copy=False)
@@ -192,6 +195,20 @@ class _Link:
                 parts.append(frame)
             if hmac.compare_digest(sender.bytes, token):
                 return parts
+
+    def _check_stall(self, start: float | None) -> float:
+        """When the wait began (``start``, or now); raises once it exceeds ``stall_timeout``."""
+        now = time.monotonic()
+        stall = self.owner.stall_timeout
+        if start is None:
+            return now - _POLL_S  # one poll has passed
+        if stall is not None and now - start >= stall:
+            raise WorkerError(
+                f"the ZMQStreamer worker process sent nothing for {now - start:.1f} s "
+                f"(stall_timeout={stall}): stopped, deadlocked, swapping, or slower than "
+                "stall_timeout allows"
+            )
+        return start
 
     def credit(self, count: int) -> None:
         values = array("q", [count])
