@@ -20,6 +20,7 @@ from ..mux._draws import Uniforms
 from ..transport import check_seconds
 from ._handle import WorkerHandle, shutdown
 from ._merge import Merge
+from ._worker import Job
 
 __all__ = ["ParallelStreamer"]
 
@@ -109,7 +110,6 @@ class _ParallelIterator(StreamIterator[Any]):
                 else _transport.default_limit(self._directory, k)
             ),
         }
-        job = (k, owner.stream, seed)
         for w in self._workers:
             start = None
             if resume is not None:
@@ -117,7 +117,8 @@ class _ParallelIterator(StreamIterator[Any]):
                 w.snapshot, w.skip, w.done = entry["state"], entry["skip"], entry["done"]
                 start = {"state": w.snapshot, "skip": w.skip}
             if not w.done:
-                w.start(context, job, self._directory, options, start)
+                stream = _transport.Shipped(owner.stream)
+                w.start(context, Job(w.index, k, stream, seed, self._directory, options, start))
 
     def _own_state(self) -> dict[str, Any]:
         assert self._merge is not None and self._used_seed is not None

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import transport as _transport
-from .._seeds import Seed
-from ..core import Streamer
 from ..exceptions import WorkerError
-from ._worker import worker_main
+from ._worker import Job, worker_main
 
 
 class WorkerHandle:
@@ -41,31 +38,14 @@ class WorkerHandle:
         self.snapshot: dict[str, Any] | None = None
         self.skip = 0
 
-    def start(
-        self,
-        context: Any,
-        job: tuple[int, Streamer, Seed],
-        directory: str | None,
-        options: Mapping[str, Any],
-        resume: Mapping[str, Any] | None,
-    ) -> None:
-        """Start the worker of ``job`` (worker count, stream, seed), with its pipes."""
-        count, stream, seed = job
+    def start(self, context: Any, job: Job) -> None:
+        """Start the worker that does ``job``, with its pipes."""
         data_recv, data_send = context.Pipe(duplex=False)
         control_recv, control_send = context.Pipe(duplex=False)
         nudge_recv, nudge_send = context.Pipe(duplex=False)
         process = context.Process(
             target=worker_main,
-            args=(
-                self.index,
-                count,
-                _transport.Shipped(stream),  # unpickled by the worker (spawn, forkserver)
-                seed,
-                (data_send, control_recv, nudge_recv),
-                directory,
-                options,
-                resume,
-            ),
+            args=(job, (data_send, control_recv, nudge_recv)),
             daemon=True,
             name=f"pescador-worker-{self.index}",
         )
@@ -78,9 +58,10 @@ class WorkerHandle:
         nudge_recv.close()
         self.data, self.control, self.nudges = data_recv, control_send, nudge_send
         self.inbox = _transport.Inbox(data_recv.fileno())
+        directory = job.directory
         maps = None if directory is None else _transport.ChunkMaps(directory, self.index)
         self.decoder = _transport.Decoder(maps)
-        self.half = options["half"]
+        self.half = job.options["half"]
 
     def credit(self) -> None:
         """Credit the worker with the items delivered, and return the chunks released."""

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import transport as _transport
 from .._seeds import Seed
@@ -96,16 +96,21 @@ def _answer_nudges(nudges: int, outbox: _transport.Outbox) -> None:
     threading.Thread(target=answer, name="pescador-nudges", daemon=True).start()
 
 
-def worker_main(
-    index: int,
-    count: int,
-    stream: _transport.Shipped,
-    seed: Seed,
-    pipes: tuple[Connection, Connection, Connection],
-    directory: str | None,
-    options: Mapping[str, Any],
-    resume: Mapping[str, Any] | None,
-) -> None:
+class Job(NamedTuple):
+    """What a worker is to do: its share (``worker`` of ``n_workers``) of ``stream`` with
+    ``seed``, its items' chunks in ``directory`` (None: pickle every item), where to resume."""
+
+    worker: int
+    n_workers: int
+    stream: _transport.Shipped  # unpickled by the worker (spawn, forkserver)
+    seed: Seed
+    directory: str | None
+    options: Mapping[str, Any]
+    resume: Mapping[str, Any] | None
+
+
+def worker_main(job: Job, pipes: tuple[Connection, Connection, Connection]) -> None:
+    index, count, stream, seed, directory, options, resume = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
     data, control, nudges = pipes
     prefetch = options["prefetch"]
