@@ -26,7 +26,11 @@ items amortises the cost of waking the other process.)
 
 **Failures.** An exception in the worker (in the stream, or an item that is not a dict of
 arrays) is re-raised in the consumer as :class:`~pescador.exceptions.WorkerError` carrying the
-remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too.
+remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too, and
+so does one that sends nothing for ``stall_timeout`` seconds (off by default). A stream that
+cannot be pickled (``spawn``, ``forkserver``) raises its own error with a note; one the worker
+cannot unpickle raises ``WorkerError``. Without room in ``/dev/shm`` (not even an inode), items
+travel through the socket.
 
 **Shutdown.** Closing the iterator (``close()``, ``break``, ``del``, the end of the stream,
 ``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to ``timeout``
