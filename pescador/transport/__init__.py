@@ -26,7 +26,9 @@ chunk: no copy on its side. Array data is never pickled on the way.
 An item that finds no room in shared memory (the consumer holds many items, or ``/dev/shm``
 is full) travels another way, slower and never lost: pickled through a pipe, or as frames on
 a socket. Every file lives in the consumer's private directory, which is removed when the
-consumer closes (by a worker if the consumer dies first), so no segment outlives them.
+consumer closes (by a worker if the consumer dies first, by the next consumer on the machine if
+nobody survives), so no segment outlives them. Without room for the directory itself (no free
+inode), the streamers use no shared memory at all.
 """
 
 from ._chunks import ChunkFiles, ChunkMaps
