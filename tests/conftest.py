@@ -1,6 +1,8 @@
 """Fixtures and helpers shared by the test files.
 
-Fixtures (``probe``, ``global_rng``) are found by pytest. The plain helpers (generator
+Fixtures (``probe``, ``global_rng``, and ``nothing_left_after_the_session``, which fails the
+run if a worker process or a shared-memory directory outlives the whole suite) are found by
+pytest. The plain helpers (generator
 functions, stream builders, constants, checks) are imported by name, ``from conftest import
 letters, assert_conforms``: pytest puts this folder on ``sys.path`` (its default ``prepend``
 import mode; ``tests`` is not a package). The generator functions are defined here, at module
@@ -13,6 +15,11 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +36,66 @@ MODES = ("with_replacement", "single_active", "exhaustive")
 DISTS = ("constant", "binomial", "poisson")
 LENGTHS = (5, 0, 9, 3, 20, 1, 7)  # an empty streamer and a one-item streamer included
 WEIGHTS = (1, 2, 0, 3, 1, 0.5, 2)  # a zero weight included
+
+
+# ------------------------------------------------------------------------- leak check
+def _descendants() -> dict[int, str]:
+    """The live processes descended from this one (Linux), with their command lines; not the
+    helpers multiprocessing keeps for the whole session (fork server, resource tracker)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                state, ppid = stat.read().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        if state not in "ZX":
+            children[int(ppid)].append(int(entry))
+    found: dict[int, str] = {}
+    todo = list(children[os.getpid()])
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if "multiprocessing.forkserver" not in cmdline and "resource_tracker" not in cmdline:
+            found[pid] = cmdline
+        todo += children[pid]
+    return found
+
+
+def _leftovers() -> list[str]:
+    """Worker processes and pescador directories of this process (or its live descendants)."""
+    left = [f"process {p!r}" for p in multiprocessing.active_children()]
+    descendants = _descendants()
+    left += [f"process {pid}: {cmd}" for pid, cmd in descendants.items()]
+    owners = {os.getpid(), *descendants}
+    for base in {"/dev/shm", tempfile.gettempdir()}:
+        if os.path.isdir(base):
+            left += [
+                os.path.join(base, name)
+                for name in os.listdir(base)
+                if name.startswith("pescador-") and name.split("-")[1] in map(str, owners)
+            ]
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_after_the_session():
+    """After the whole suite: no worker process, no shared-memory directory (a few seconds
+    allowed for workers that are still exiting)."""
+    yield
+    if not sys.platform.startswith("linux"):
+        return
+    deadline = time.monotonic() + 5
+    while (left := _leftovers()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        pytest.fail("left behind after the test session:\n" + "\n".join(left))
 
 
 # --------------------------------------------------------------------------- sources

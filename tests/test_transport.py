@@ -223,7 +223,7 @@ def test_a_full_dev_shm_sends_items_another_way(pipe, monkeypatch):
     split = encoder.split({"x": np.arange(4)})
     assert encoder.place(*split, lambda: None) is None
     assert len(calls) == 1  # refused once: not tried again for every item
-    assert os.listdir(encoder.chunks.directory) == []  # the refused file is gone
+    assert os.listdir(encoder.chunks.directory) == ["owner"]  # the refused file is gone
 
 
 def test_a_layout_first_met_without_room_is_announced_when_there_is_room(pipe):
@@ -318,6 +318,57 @@ def test_the_directory_is_private_and_named_after_the_consumer(directory):
     _transport.remove_directory(directory)  # again: nothing to do
 
 
+def _make_and_report(conn, stay: bool) -> None:
+    conn.send(_transport.make_directory("test-"))
+    if stay:
+        time.sleep(60)
+    os._exit(0)  # without removing it
+
+
+@pytest.mark.skipif(not _transport.shm_available(), reason="needs /dev/shm")
+def test_directories_whose_owner_is_gone_are_reclaimed():
+    """The owner's lock decides, not its pid: a live owner keeps its directory."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    dead = context.Process(target=_make_and_report, args=(send, False))
+    alive = context.Process(target=_make_and_report, args=(send, True), daemon=True)
+    alive.start()
+    alive_dir = receive.recv()
+    dead.start()
+    dead_dir = receive.recv()
+    dead.join()
+    try:
+        assert os.listdir(dead_dir) == ["owner"]
+        removed = _transport.reclaim("/dev/shm")
+        assert dead_dir in removed and not os.path.exists(dead_dir)
+        assert alive_dir not in removed and os.path.isdir(alive_dir)
+    finally:
+        alive.kill()
+        alive.join()
+        _transport.remove_directory(alive_dir)
+        _transport.remove_directory(dead_dir)
+
+
+@pytest.mark.skipif(not _transport.shm_available(), reason="needs /dev/shm")
+def test_directories_without_an_owner_file_are_reclaimed_when_old_and_ownerless():
+    """A directory from an older pescador (no lock): its pid decides, once it is a minute old
+    (a directory being made has no lock for a moment)."""
+    context = multiprocessing.get_context("fork")
+    process = context.Process(target=os._exit, args=(0,))
+    process.start()
+    process.join()  # a pid that is gone
+    old, young = (f"/dev/shm/pescador-{process.pid}-{tag}" for tag in ("old", "young"))
+    for path in (old, young):
+        os.mkdir(path, 0o700)
+    os.utime(old, (time.time() - 3600, time.time() - 3600))
+    try:
+        removed = _transport.reclaim("/dev/shm")
+        assert old in removed and young not in removed and os.path.isdir(young)
+    finally:
+        _transport.remove_directory(old)
+        _transport.remove_directory(young)
+
+
 def _sleep(ignore_sigterm: bool) -> None:
     if ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -342,6 +393,7 @@ def test_stop_processes_terminates_then_kills(ignore_sigterm):
 def test_death_messages():
     assert _transport.death_message("w", 7) == "w died without a word (exited with code 7)"
     assert _transport.death_message("w", -99).endswith("(killed by signal 99)")
+    assert _transport.death_message("w", 143).endswith("(terminated by SIGTERM, exit code 143)")
 
 
 # ------------------------------------------------------------------------ error reports

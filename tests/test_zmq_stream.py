@@ -257,15 +257,14 @@ def test_a_worker_whose_consumer_is_killed_exits_and_cleans_up():
         "    while True:\n"
         "        yield {'pid': np.array(os.getpid()), 'pad': np.zeros(1 << 16)}\n"
         "it = ZMQStreamer(pescador.Streamer(pids), start_method='fork').iterate()\n"
-        "print(int(next(it)['pid']), flush=True)\n"
+        "print(int(next(it)['pid']), os.getpid(), flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )
-    before = set(our_dirs())
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert out.returncode == -signal.SIGKILL, out.stderr
-    pid = int(out.stdout.split()[0])
+    pid, consumer = (int(p) for p in out.stdout.split())
 
     def gone() -> bool:
         try:
@@ -275,7 +274,7 @@ def test_a_worker_whose_consumer_is_killed_exits_and_cleans_up():
             return True
 
     assert wait_for(gone, 10)
-    assert wait_for(lambda: set(our_dirs()) <= before, 10)
+    assert wait_for(lambda: our_dirs(consumer) == [], 10)
 
 
 def test_close_is_idempotent_and_later_next_stops():
@@ -357,6 +356,55 @@ def test_bad_streamers_fail_at_construction():
         ZMQStreamer(numbers)
     # An iterable is wrapped in a Streamer.
     assert xs(ZMQStreamer([{"x": np.zeros(1)}])) == [0]
+
+
+class _Evil:
+    def __reduce__(self):
+        return pytest.fail, ("a stranger's pickle was loaded",)
+
+
+@pytest.mark.parametrize("stranger", ["raw", "PAIR", "DEALER", "talking DEALER"])
+def test_a_local_process_that_connects_first_cannot_take_the_workers_place(monkeypatch, stranger):
+    """A stranger connected to the port before the worker, silent or sending messages (a hello
+    with a wrong token, an item whose pickle must never be loaded), is ignored."""
+    import pickle
+    import socket
+
+    from pescador.zmq_stream import _link
+
+    bind = _link._Link._bind_tcp
+    strangers = []
+    ctx = zmq.Context()
+
+    def bind_then_let_a_stranger_in(self, sock):
+        address = bind(self, sock)
+        if stranger == "raw":
+            strangers.append(socket.create_connection(("127.0.0.1", int(address[16:]))))
+            return address
+        other = ctx.socket(getattr(zmq, stranger.split()[-1]))
+        other.setsockopt(zmq.LINGER, 0)
+        other.connect(address)
+        strangers.append(other)
+        if stranger.startswith("talking"):
+            other.send(b"H" + bytes(17))
+            other.send(b"D" + pickle.dumps((_Evil(), None)))
+        deadline = time.monotonic() + 5  # the stranger's connection is up before the worker's
+        while not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN and time.monotonic() < deadline:
+            if not stranger.startswith("talking"):
+                time.sleep(0.2)
+                break
+            time.sleep(0.01)
+        return address
+
+    monkeypatch.setattr(_link._Link, "_bind_tcp", bind_then_let_a_stranger_in)
+    try:
+        start = time.monotonic()
+        assert xs(ZMQStreamer(Streamer(counting, 5))) == list(range(5))
+        assert time.monotonic() - start < 10
+    finally:
+        for other in strangers:
+            other.close()
+        ctx.term()
 
 
 def test_a_port_range_that_cannot_be_bound_raises():

@@ -123,16 +123,14 @@ def xs(items) -> list[int]:
     return [int(item["x"].flat[0]) for item in items]
 
 
-def our_dirs() -> list[str]:
-    """The private directories of ZMQStreamers (of any consumer process)."""
+def our_dirs(pid: int | None = None) -> list[str]:
+    """The private directories of the ZMQStreamers consumed by process ``pid`` (this one by
+    default: other test runs on the machine have their own)."""
+    prefix = f"pescador-{os.getpid() if pid is None else pid}-zmq-"
     found = []
     for base in {tempfile.gettempdir(), "/dev/shm"}:
         if os.path.isdir(base):
-            found += [
-                os.path.join(base, d)
-                for d in os.listdir(base)
-                if d.startswith("pescador-") and "-zmq-" in d
-            ]
+            found += [os.path.join(base, d) for d in os.listdir(base) if d.startswith(prefix)]
     return found
 
 

@@ -25,8 +25,11 @@
   not delivered are neither lost nor repeated on resume.
 - **Failures.** An exception in a worker is re-raised in the consumer as
   :class:`~pescador.exceptions.WorkerError` with the remote traceback; a worker that dies
-  (a signal, ``os._exit``) raises too. ``close()``, the end of the stream, an error or Ctrl-C
-  stop every worker and delete every shared-memory file within about a second.
+  (a signal, ``os._exit``) raises too, and so does one that sends nothing for
+  ``stall_timeout`` seconds, if set. ``close()``, the end of the stream, ``break``, ``del``,
+  an error or Ctrl-C stop every worker and delete every shared-memory file at once (reference
+  counting: no cycle). A consumer killed alone, or with its process group, has its directory
+  removed by its workers; if nobody survives, by the next consumer on the machine.
 """
 
 from .._sharding import WorkerInfo, worker_info

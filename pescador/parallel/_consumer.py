@@ -1,15 +1,14 @@
-"""ParallelStreamer and its iterator: start the workers, merge their items, the state
-(private; see :mod:`pescador.parallel`; the handles on the workers are in ``_handle``)."""
+"""ParallelStreamer and its iterator: start the workers, the state (private; see
+:mod:`pescador.parallel`; the handles on the workers are in ``_handle``, the loop that merges
+their items in ``_merge``)."""
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
-import select
 import weakref
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Mapping
-from itertools import accumulate
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import _state
@@ -19,7 +18,10 @@ from .._sharding import check_start_method
 from ..core import Streamer, StreamIterator, _Plan
 from ..exceptions import PescadorError
 from ..mux._draws import Uniforms
+from ..transport import check_seconds
 from ._handle import WorkerHandle, shutdown
+from ._merge import Merge
+from ._worker import Job
 
 __all__ = ["ParallelStreamer"]
 
@@ -99,25 +101,31 @@ class _ParallelIterator(StreamIterator[Any]):
         self._merge = Uniforms(seed.generator(0))
         if resume is not None:
             self._merge.load(_state.field(resume, "merge", _WHERE), _WHERE, "merge")
-        self._directory = _transport.make_directory()
+        try:
+            self._directory = _transport.make_directory()
+        except OSError:
+            self._directory = None  # /dev/shm has no room even for it: items are pickled
         self._workers = [WorkerHandle(i) for i in range(k)]
-        # Whatever happens to this iterator, its processes and files go with it.
+        merge = Merge(self._workers, self._shares, self._merge, owner.ordered, owner.stall_timeout)
+        items = merge.items()
+        # Whatever happens to the items' generator (the end, close(), an error, the iterator
+        # dropped), the processes and files go with it; it holds no reference to this
+        # iterator, so reference counting alone frees it.
         self._cleanup = weakref.finalize(
-            self, shutdown, self._workers, self._directory, os.getpid()
+            items, shutdown, self._workers, self._directory, os.getpid()
         )
+        merge.close = functools.partial(_close_workers, self._cleanup, self._workers)
         context: Any = multiprocessing.get_context(owner.start_method)
-
         try:
             self._start_workers(context, seed, resume)
         except BaseException:
             self.close_workers()
             raise
-        return self._run(), None
+        return items, None
 
     def _start_workers(self, context: Any, seed: Seed, resume: Mapping[str, Any] | None) -> None:
         owner = self._owner
         k = owner.n_workers
-        assert self._directory is not None
         half = max(1, owner.prefetch // 2)  # items the consumer credits at once
         options = {
             "prefetch": owner.prefetch,
@@ -126,12 +134,11 @@ class _ParallelIterator(StreamIterator[Any]):
             "max_delay": _MAX_DELAY,
             "prefetch_bytes": _PREFETCH_BYTES,
             "limit": (
-                _transport.default_limit(self._directory, k)
-                if owner.shm_limit is None
-                else owner.shm_limit
+                owner.shm_limit
+                if owner.shm_limit is not None or self._directory is None
+                else _transport.default_limit(self._directory, k)
             ),
         }
-        job = (k, owner.stream, seed)
         for w in self._workers:
             start = None
             if resume is not None:
@@ -139,115 +146,8 @@ class _ParallelIterator(StreamIterator[Any]):
                 w.snapshot, w.skip, w.done = entry["state"], entry["skip"], entry["done"]
                 start = {"state": w.snapshot, "skip": w.skip}
             if not w.done:
-                w.start(context, job, self._directory, options, start)
-
-    def _run(self) -> Iterator[Any]:
-        try:
-            yield from self._ordered() if self._owner.ordered else self._unordered()
-        finally:
-            self.close_workers()
-
-    def _message(self, w: WorkerHandle) -> Any:
-        """Worker ``w``'s next message (waiting for it)."""
-        inbox = w.inbox
-        assert inbox is not None
-        message = inbox.pop()
-        while message is None:
-            self._wait(inbox.poller, {inbox.fd: w})
-            if not inbox.fill():
-                raise w.died()
-            message = inbox.pop()
-        return message
-
-    def _wait(self, poller: Any, by_fd: dict[int, WorkerHandle]) -> list[int]:
-        """The descriptors, among ``by_fd``'s, with bytes to read, waiting as long as it takes:
-        first crediting the workers (one may be waiting for credit: its bytes in flight bound
-        it), after 5 ms nudging them (one may hold messages), and checking every 100 ms that
-        they are alive."""
-        ready = poller.poll(0)
-        if not ready:
-            for w in by_fd.values():
-                if w.delivered_since_credit:
-                    w.credit()
-            ready = poller.poll(_NUDGE_AFTER_MS)
-        if not ready:
-            for w in by_fd.values():
-                w.nudge()
-        while not ready:
-            ready = poller.poll(100)
-            if not ready:
-                for w in by_fd.values():
-                    assert w.inbox is not None
-                    if not w.process.is_alive() and not w.inbox.ready(0):
-                        raise w.died()
-        return [fd for fd, _ in ready]
-
-    def _receive(self, w: WorkerHandle) -> Any:
-        """The next item of worker ``w`` (``_END`` when it has ended)."""
-        kind, payload, snapshot = self._message(w)
-        if kind == _transport.ITEM:
-            if snapshot is not None:
-                w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
-            else:
-                w.skip += 1
-            assert w.decoder is not None
-            item = w.decoder.unpack(payload)
-            w.delivered_since_credit += 1
-            if w.delivered_since_credit >= w.half:
-                w.credit()
-            return item
-        if kind == _transport.END:
-            w.done = True
-            w.snapshot, w.skip = snapshot, 0
-            return _END
-        raise _transport.worker_error(payload, f"worker {w.index}")
-
-    def _ordered(self) -> Iterator[Any]:
-        """Items drawn from worker ``w`` with probability proportional to its share."""
-        merge = self._merge
-        assert merge is not None
-        receive = self._receive
-        while True:
-            live = [w for w in self._workers if not w.done and self._shares[w.index] > 0]
-            if not live:
-                return
-            if len(live) == 1:  # nothing to draw: one worker left
-                w = live[0]
-                while (item := receive(w)) is not _END:
-                    yield item
-                continue
-            cum = list(accumulate(self._shares[w.index] for w in live))
-            total = cum[-1]
-            last = len(live) - 1
-            while True:
-                w = live[min(bisect_right(cum, merge() * total), last)]
-                item = receive(w)
-                if item is _END:
-                    break  # that worker has ended: draw again among the others
-                yield item
-
-    def _unordered(self) -> Iterator[Any]:
-        """Items from whichever worker is ready first."""
-        poller = select.poll()
-        by_fd: dict[int, WorkerHandle] = {}
-        for w in self._workers:
-            if not w.done and w.inbox is not None:
-                poller.register(w.inbox.fd, select.POLLIN)
-                by_fd[w.inbox.fd] = w
-        while by_fd:
-            for fd in self._wait(poller, by_fd):
-                w = by_fd[fd]
-                inbox = w.inbox
-                assert inbox is not None
-                if not inbox.fill():
-                    raise w.died()
-                while inbox.complete():
-                    item = self._receive(w)
-                    if item is _END:
-                        poller.unregister(fd)
-                        del by_fd[fd]
-                        break
-                    yield item
+                stream = _transport.Shipped(owner.stream)
+                w.start(context, Job(w.index, k, stream, seed, self._directory, options, start))
 
     def _own_state(self) -> dict[str, Any]:
         assert self._merge is not None and self._used_seed is not None
@@ -260,23 +160,28 @@ class _ParallelIterator(StreamIterator[Any]):
         }
 
     def close_workers(self) -> None:
-        if self._cleanup is not None:
-            self._cleanup()
-        for w in self._workers:
-            if w.decoder is not None:
-                w.decoder.close()
+        _close_workers(self._cleanup, self._workers)
 
     def close(self) -> None:
         super().close()
         self.close_workers()
 
 
-_END: Any = object()
 _WHERE = "ParallelStreamer state"
-#: A worker holds messages up to this long (seconds) to send several at once, and sends them
-#: at once if the consumer has waited this long (milliseconds).
+
+
+def _close_workers(cleanup: Any, workers: list[WorkerHandle]) -> None:
+    """Stop the workers and remove the directory (``cleanup``, the iterator's finaliser), and
+    release the consumer's mappings."""
+    if cleanup is not None:
+        cleanup()
+    for w in workers:
+        if w.decoder is not None:
+            w.decoder.close()
+
+
+#: A worker holds messages up to this long (seconds) to send several at once.
 _MAX_DELAY = 0.002
-_NUDGE_AFTER_MS = 5
 #: Bytes of arrays a worker may have sent and the consumer not yet received (besides the
 #: ``prefetch`` bound on items; one item always may).
 _PREFETCH_BYTES = 64 << 20
@@ -339,6 +244,11 @@ class ParallelStreamer(Streamer):
         Bytes of shared memory each worker may fill with items the consumer has not released
         (``None``: half of ``/dev/shm``'s free space, shared among the workers). An item that
         does not fit travels pickled through the worker's pipe instead: slower, never lost.
+    stall_timeout : float, optional
+        Seconds the consumer waits for a worker's next message before it raises
+        :class:`~pescador.exceptions.WorkerError` naming the worker (one stopped, deadlocked
+        or swapping). ``None`` (default): it waits as long as it takes (a worker that dies is
+        noticed within 0.1 s either way).
 
     Examples
     --------
@@ -359,6 +269,7 @@ class ParallelStreamer(Streamer):
         start_method: str | None = None,
         snapshot_every: float = 0.01,
         shm_limit: int | None = None,
+        stall_timeout: float | None = None,
     ) -> None:
         if not isinstance(stream, Streamer):
             stream = Streamer(stream)
@@ -370,6 +281,7 @@ class ParallelStreamer(Streamer):
             isinstance(shm_limit, bool) or not isinstance(shm_limit, int) or shm_limit < 0
         ):
             raise PescadorError(f"shm_limit={shm_limit!r} must be None or a byte count >= 0")
+        check_seconds("stall_timeout", stall_timeout)
         check_start_method(start_method)
         from .._seeds import check_random_state
 
@@ -381,6 +293,7 @@ class ParallelStreamer(Streamer):
         self.start_method = start_method
         self.snapshot_every = float(snapshot_every)
         self.shm_limit = shm_limit
+        self.stall_timeout = None if stall_timeout is None else float(stall_timeout)
         self._init_stream(_Plan.own(stream))
 
     def __repr__(self) -> str:

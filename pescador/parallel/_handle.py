@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import transport as _transport
-from .._seeds import Seed
-from ..core import Streamer
 from ..exceptions import WorkerError
-from ._worker import worker_main
+from ._worker import Job, worker_main
 
 
 class WorkerHandle:
@@ -41,50 +38,38 @@ class WorkerHandle:
         self.snapshot: dict[str, Any] | None = None
         self.skip = 0
 
-    def start(
-        self,
-        context: Any,
-        job: tuple[int, Streamer, Seed],
-        directory: str,
-        options: Mapping[str, Any],
-        resume: Mapping[str, Any] | None,
-    ) -> None:
-        """Start the worker of ``job`` (worker count, stream, seed), with its pipes."""
-        count, stream, seed = job
+    def start(self, context: Any, job: Job) -> None:
+        """Start the worker that does ``job``, with its pipes."""
         data_recv, data_send = context.Pipe(duplex=False)
         control_recv, control_send = context.Pipe(duplex=False)
         nudge_recv, nudge_send = context.Pipe(duplex=False)
         process = context.Process(
             target=worker_main,
-            args=(
-                self.index,
-                count,
-                stream,  # pickled for spawn/forkserver; fork shares it as is
-                seed,
-                (data_send, control_recv, nudge_recv),
-                directory,
-                options,
-                resume,
-            ),
+            args=(job, (data_send, control_recv, nudge_recv)),
             daemon=True,
             name=f"pescador-worker-{self.index}",
         )
-        process.start()
+        _transport.start_process(
+            process, f"ParallelStreamer worker {self.index}", context.get_start_method()
+        )
         self.process = process
         data_send.close()
         control_recv.close()
         nudge_recv.close()
         self.data, self.control, self.nudges = data_recv, control_send, nudge_send
         self.inbox = _transport.Inbox(data_recv.fileno())
-        self.decoder = _transport.Decoder(_transport.ChunkMaps(directory, self.index))
-        self.half = options["half"]
+        directory = job.directory
+        maps = None if directory is None else _transport.ChunkMaps(directory, self.index)
+        self.decoder = _transport.Decoder(maps)
+        self.half = job.options["half"]
 
     def credit(self) -> None:
         """Credit the worker with the items delivered, and return the chunks released."""
         assert self.control is not None and self.decoder is not None
-        assert self.decoder.maps is not None
+        maps = self.decoder.maps
         with contextlib.suppress(OSError):
-            message = (_transport.CREDIT, self.delivered_since_credit, self.decoder.maps.drain())
+            released = [] if maps is None else maps.drain()
+            message = (_transport.CREDIT, self.delivered_since_credit, released)
             _transport.send(self.control.fileno(), message)
         self.delivered_since_credit = 0
 
@@ -111,7 +96,9 @@ def shutdown(
             with contextlib.suppress(OSError, ValueError):
                 _transport.send(w.control.fileno(), (_transport.STOP,))
     try:
-        _transport.stop_processes([w.process for w in workers if w.process], timeout)
+        _transport.stop_processes(
+            [w.process for w in workers if w.process], timeout, force=("kill",)
+        )
     finally:
         for w in workers:
             for conn in (w.data, w.control, w.nudges):

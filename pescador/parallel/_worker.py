@@ -22,18 +22,21 @@ import threading
 import time
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import transport as _transport
 from .._seeds import Seed
 from .._sharding import WorkerInfo, set_worker
-from ..core import Streamer
 
 __all__ = ["worker_main"]
 
 
 class _Stopped(Exception):
-    """The consumer asked the worker to stop, or went away."""
+    """The consumer asked the worker to stop."""
+
+
+class _Gone(Exception):
+    """The consumer closed its end of the control pipe: it has stopped, or died."""
 
 
 class _Control:
@@ -42,7 +45,7 @@ class _Control:
 
     __slots__ = ("chunks", "credit", "inbox", "inflight", "sizes")
 
-    def __init__(self, fd: int, credit: int, chunks: _transport.ChunkFiles) -> None:
+    def __init__(self, fd: int, credit: int, chunks: _transport.ChunkFiles | None) -> None:
         self.inbox = _transport.Inbox(fd)
         self.credit = credit
         self.chunks = chunks
@@ -67,12 +70,13 @@ class _Control:
                 sizes = self.sizes
                 for _ in range(min(message[1], len(sizes))):
                     self.inflight -= sizes.popleft()
-                self.chunks.release(message[2])
+                if self.chunks is not None:
+                    self.chunks.release(message[2])
                 wait = False
             elif not wait and not inbox.ready(0):
                 return
             elif not inbox.fill():
-                raise _Stopped  # the consumer closed its end
+                raise _Gone
 
     def blocked(self, budget: int) -> bool:
         """Whether the worker must wait: no credit, or too many bytes undelivered."""
@@ -92,26 +96,34 @@ def _answer_nudges(nudges: int, outbox: _transport.Outbox) -> None:
     threading.Thread(target=answer, name="pescador-nudges", daemon=True).start()
 
 
-def worker_main(
-    index: int,
-    count: int,
-    stream: Streamer,
-    seed: Seed,
-    pipes: tuple[Connection, Connection, Connection],
-    directory: str,
-    options: Mapping[str, Any],
-    resume: Mapping[str, Any] | None,
-) -> None:
+class Job(NamedTuple):
+    """What a worker is to do: its share (``worker`` of ``n_workers``) of ``stream`` with
+    ``seed``, its items' chunks in ``directory`` (None: pickle every item), where to resume."""
+
+    worker: int
+    n_workers: int
+    stream: _transport.Shipped  # unpickled by the worker (spawn, forkserver)
+    seed: Seed
+    directory: str | None
+    options: Mapping[str, Any]
+    resume: Mapping[str, Any] | None
+
+
+def worker_main(job: Job, pipes: tuple[Connection, Connection, Connection]) -> None:
+    index, count, stream, seed, directory, options, resume = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
     data, control, nudges = pipes
     prefetch = options["prefetch"]
     half = options["half"]  # the consumer credits this many items at once
     outbox = _transport.Outbox(data.fileno(), half, options["max_delay"])
     # Its own thread: it must act even while the main thread is blocked on a full pipe.
-    _transport.exit_with_consumer(directory)
+    watchdog = _transport.exit_with_consumer(directory)
     _answer_nudges(nudges.fileno(), outbox)
     set_worker(WorkerInfo(index, count))
-    chunks = _transport.ChunkFiles(directory, index, options["limit"])
+    # No directory (no room in /dev/shm even for one): every item is pickled through the pipe.
+    chunks = (
+        None if directory is None else _transport.ChunkFiles(directory, index, options["limit"])
+    )
     encoder = _transport.Encoder(chunks)
     snapshot_every = options["snapshot_every"]
     budget = options["prefetch_bytes"]
@@ -122,8 +134,9 @@ def worker_main(
     item_tag = _transport.ITEM
     clock = time.perf_counter
     it = None
+    gone = False
     try:
-        it = stream._iterate(None, seed.child(index))
+        it = stream.open()._iterate(None, seed.child(index))
         skip = 0
         if resume is not None:
             if resume.get("state") is not None:
@@ -150,8 +163,10 @@ def worker_main(
             inbox.sent(body)
         outbox.put((_transport.END, None, it._state_dict()), clock())
         outbox.flush()
-    except (_Stopped, BrokenPipeError, ConnectionResetError):
-        pass  # the consumer stopped us, or went away
+    except _Stopped:
+        pass  # the consumer stopped us
+    except (_Gone, BrokenPipeError, ConnectionResetError):
+        gone = True  # the consumer went away: it may have died
     except BaseException as exc:
         with contextlib.suppress(Exception):
             outbox.put((_transport.ERROR, _transport.error_report(exc), None), 0.0)
@@ -161,3 +176,5 @@ def worker_main(
             with contextlib.suppress(Exception):
                 it.close()
         encoder.close()
+        # A consumer that died may not be seen dead yet: give it a moment.
+        watchdog.leave(_transport.DYING_WAIT if gone else 0.0)

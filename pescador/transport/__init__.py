@@ -9,8 +9,12 @@ and sends a small message: which chunk, the values that are not arrays, and the 
 number afterwards. The consumer maps each file once and builds the arrays as views of the
 chunk: no copy on its side. Array data is never pickled on the way.
 
-- ``_directory``: the private directory's life cycle (made by the consumer, removed by it, or
-  by a worker whose consumer died), the default limit, stopping the worker processes.
+- ``_directory``: the private directory's life cycle (made by the consumer, which holds a lock
+  in it; removed by it, by a worker whose consumer died or by the next consumer when nobody
+  survived), the default limit.
+- ``_processes``: starting the worker processes (the stream shipped to them) and stopping
+  them, their watchdog (a dead consumer's directory removed, SIGTERM and SIGHUP), what to say
+  when one dies.
 - ``_chunks``: the chunk allocator (:class:`ChunkFiles`: power-of-two chunks in files
   allocated in full, at most ``limit`` bytes) and the consumer's mappings
   (:class:`ChunkMaps`: a chunk goes back to the worker once no array views it).
@@ -22,25 +26,30 @@ chunk: no copy on its side. Array data is never pickled on the way.
 An item that finds no room in shared memory (the consumer holds many items, or ``/dev/shm``
 is full) travels another way, slower and never lost: pickled through a pipe, or as frames on
 a socket. Every file lives in the consumer's private directory, which is removed when the
-consumer closes (by a worker if the consumer dies first), so no segment outlives them.
+consumer closes (by a worker if the consumer dies first, by the next consumer on the machine if
+nobody survives), so no segment outlives them. Without room for the directory itself (no free
+inode), the streamers use no shared memory at all.
 """
 
 from ._chunks import ChunkFiles, ChunkMaps
-from ._directory import (
-    death_message,
-    default_limit,
-    exit_with_consumer,
-    make_directory,
-    remove_directory,
-    shm_available,
-    stop_processes,
-)
+from ._directory import default_limit, make_directory, reclaim, remove_directory, shm_available
 from ._layout import MAX_LAYOUTS, Decoder, Encoder, as_frame, layout_from_json, layout_json
 from ._messages import CREDIT, END, ERROR, ITEM, STOP, error_report, worker_error
 from ._pipes import Inbox, Outbox, send
+from ._processes import (
+    DYING_WAIT,
+    Shipped,
+    Watchdog,
+    check_seconds,
+    death_message,
+    exit_with_consumer,
+    start_process,
+    stop_processes,
+)
 
 __all__ = [
     "CREDIT",
+    "DYING_WAIT",
     "END",
     "ERROR",
     "ITEM",
@@ -52,7 +61,10 @@ __all__ = [
     "Encoder",
     "Inbox",
     "Outbox",
+    "Shipped",
+    "Watchdog",
     "as_frame",
+    "check_seconds",
     "death_message",
     "default_limit",
     "error_report",
@@ -60,9 +72,11 @@ __all__ = [
     "layout_from_json",
     "layout_json",
     "make_directory",
+    "reclaim",
     "remove_directory",
     "send",
     "shm_available",
+    "start_process",
     "stop_processes",
     "worker_error",
 ]

@@ -1,31 +1,45 @@
-"""The consumer's private directory and the worker processes that write into it (private;
-see :mod:`pescador.transport`).
+"""The consumer's private directory (private; see :mod:`pescador.transport`).
 
 One life cycle for both ``ParallelStreamer`` and ``ZMQStreamer``: the consumer makes the
 directory (:func:`make_directory`, in RAM where the platform has ``/dev/shm``) before it starts
-its workers, and removes it (:func:`remove_directory`) after it has stopped them
-(:func:`stop_processes`). A worker deletes it itself if the consumer's process dies first
-(:func:`exit_with_consumer`): nobody else would.
+its workers, and removes it (:func:`remove_directory`) after it has stopped them. If the
+consumer dies first, the survivors remove it: its workers (:mod:`._processes`), or, when
+nobody survives (``SIGKILL`` of the whole process group), the next :func:`make_directory` on
+the machine, which reclaims the directories whose owner is gone (:func:`reclaim`).
+
+The owner's liveness is a lock: the consumer holds a POSIX record lock (``lockf``) on the file
+``owner`` in its directory for the directory's life. The kernel releases it when the process
+dies, however it dies; it is not inherited by forked children, and a reused process id cannot
+take it over. Whoever can take the lock knows the owner is gone.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
+import contextlib
 import os
+import re
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterable
-from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locks, no reclaiming
+    fcntl = None  # type: ignore[assignment]
 
 #: Where shared memory lives (a RAM file system), where there is one.
 SHM = "/dev/shm"
 #: The smallest default limit of a worker's chunk files (one file of the smallest chunks).
 _MIN_LIMIT = 1 << 20
+#: The file whose lock the consumer holds while the directory is in use.
+OWNER = "owner"
+#: The directories this process made, and the descriptor that holds each one's lock.
+_owned: dict[str, int] = {}
+_NAME = re.compile(r"pescador-(\d+)-")
+#: A directory without an owner file (one being made, or from an older pescador) is reclaimed
+#: only if its process is gone and it is at least this old (seconds).
+_UNLOCKED_AGE = 60.0
 
 
 def shm_available() -> bool:
@@ -35,17 +49,132 @@ def shm_available() -> bool:
 
 def make_directory(tag: str = "", in_memory: bool = True) -> str:
     """A new private directory (mode 0700), named ``pescador-<consumer pid>-<tag>...``: on
-    ``/dev/shm`` if ``in_memory`` and the platform has it, else in the temporary directory."""
-    base = SHM if in_memory and shm_available() else None
-    return tempfile.mkdtemp(prefix=f"pescador-{os.getpid()}-{tag}", dir=base)
+    ``/dev/shm`` if ``in_memory`` and the platform has it, else in the temporary directory.
+    This process holds its owner lock until :func:`remove_directory`. The directories in the
+    same place whose owner is gone are removed first.
+
+    Raises OSError if it cannot be made (``/dev/shm`` without a free inode, say).
+    """
+    base = SHM if in_memory and shm_available() else tempfile.gettempdir()
+    reclaim(base)
+    path = tempfile.mkdtemp(prefix=f"pescador-{os.getpid()}-{tag}", dir=base)
+    try:
+        if fcntl is not None:
+            _owned[path] = _lock(path)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path
+
+
+def _lock(path: str) -> int:
+    """Take the owner lock of the new directory ``path``; its descriptor, to keep open.
+
+    The file is locked under another name, then renamed: nobody can find it unlocked.
+    """
+    assert fcntl is not None
+    staged = os.path.join(path, f".{OWNER}")
+    fd = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(staged, os.path.join(path, OWNER))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _forget_owned() -> None:
+    """In a forked child: the parent's lock descriptors are not the child's to keep (closing
+    them releases nothing: the parent owns the locks)."""
+    for fd in _owned.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _owned.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_owned)
 
 
 def remove_directory(path: str) -> None:
-    """Delete ``path``, trying again while another thread may still create files in it."""
+    """Delete ``path`` (idempotent; safe while other processes delete it too, or while another
+    thread still creates files in it); then release its owner lock if this process holds it."""
     for _ in range(100):
-        if not os.path.exists(path):
-            return
+        if not os.path.lexists(path):
+            break
         shutil.rmtree(path, ignore_errors=True)
+    fd = _owned.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+def unlocked(fd: int) -> bool:
+    """Whether the owner lock of the file open at ``fd`` is free: its owner is gone."""
+    assert fcntl is not None
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    fcntl.lockf(fd, fcntl.LOCK_UN)
+    return True
+
+
+def open_owner(directory: str) -> int | None:
+    """A descriptor to test the owner lock of ``directory`` with, or None (none to test)."""
+    if fcntl is None:
+        return None
+    try:
+        return os.open(os.path.join(directory, OWNER), os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def _abandoned(path: str, pid: int) -> bool:
+    """Whether the directory ``path``, named after process ``pid``, has lost its owner."""
+    fd = open_owner(path)
+    if fd is not None:
+        try:
+            return unlocked(fd)
+        finally:
+            os.close(fd)
+    if fcntl is None or os.path.lexists(os.path.join(path, OWNER)):
+        return False  # a lock we may not test (another user's directory)
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except OSError:
+        return False
+    return age > _UNLOCKED_AGE and not _pid_alive(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's
+    return True
+
+
+def reclaim(base: str) -> list[str]:
+    """Remove the pescador directories in ``base`` whose owner process is gone (killed with its
+    workers, say); the paths removed."""
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return []
+    me = os.getpid()
+    removed = []
+    for name in names:
+        match = _NAME.match(name)
+        if match is None or int(match[1]) == me:
+            continue
+        path = os.path.join(base, name)
+        if os.path.isdir(path) and _abandoned(path, int(match[1])):
+            remove_directory(path)
+            removed.append(path)
+    return removed
 
 
 def default_limit(directory: str, n_workers: int) -> int:
@@ -56,65 +185,3 @@ def default_limit(directory: str, n_workers: int) -> int:
     except OSError:  # pragma: no cover - statvfs exists wherever /dev/shm does
         free = 1 << 30
     return max(_MIN_LIMIT, free // (2 * n_workers))
-
-
-def exit_with_consumer(directory: str | None) -> None:
-    """In a worker process: a daemon thread that ends the process at once if its parent, the
-    consumer, dies, after removing the consumer's directory.
-
-    A thread, so that it acts even while the main thread is blocked (on a full pipe, in the
-    stream's own code).
-    """
-    parent = multiprocessing.parent_process()
-    if parent is None or parent.sentinel is None:
-        return
-    sentinel = parent.sentinel
-
-    def watch() -> None:
-        multiprocessing.connection.wait([sentinel])
-        if directory is not None:
-            remove_directory(directory)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="pescador-watchdog", daemon=True).start()
-
-
-def stop_processes(processes: Iterable[Any], timeout: float | None, grace: float = 0.5) -> None:
-    """Wait up to ``timeout`` seconds in all (None: without limit) for started processes that
-    have been asked to stop, then terminate those still running, then kill them (``grace``
-    seconds each); close those that have exited.
-
-    The force is applied even if the wait is interrupted (Ctrl-C).
-    """
-    processes = list(processes)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        for process in processes:
-            process.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-    finally:
-        for stop in ("terminate", "kill"):
-            running = [p for p in processes if p.exitcode is None]
-            if not running:
-                break
-            for process in running:
-                getattr(process, stop)()
-            end = time.monotonic() + grace
-            for process in running:
-                process.join(max(0.0, end - time.monotonic()))
-        for process in processes:
-            if process.exitcode is not None:
-                process.close()
-
-
-def death_message(who: str, exitcode: int | None) -> str:
-    """What to say of a worker that ended without a word, from its exit code."""
-    if exitcode is None:
-        how = "still running"
-    elif exitcode < 0:
-        try:
-            how = f"killed by {signal.Signals(-exitcode).name}"
-        except ValueError:
-            how = f"killed by signal {-exitcode}"
-    else:
-        how = f"exited with code {exitcode}"
-    return f"{who} died without a word ({how})"

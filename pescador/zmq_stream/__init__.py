@@ -1,9 +1,11 @@
 """Stream in a background process: :class:`ZMQStreamer` (needs ``pip install pescador[zmq]``).
 
 Each iteration of a :class:`ZMQStreamer` starts one worker process that runs the wrapped stream
-and sends its items (dicts of numpy arrays) to the consumer over a ZeroMQ ``PAIR`` socket, on
-loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path in a private
-directory. The consumer yields them as they arrive, while the worker computes the next ones.
+and sends its items (dicts of numpy arrays) to the consumer over ZeroMQ (``DEALER`` to
+``ROUTER``), on loopback TCP (``tcp://127.0.0.1``, never all interfaces) or an ``ipc://`` path
+in a private directory; the worker's routing id is a secret token, and messages from any other
+local process that connects are dropped unread. The consumer yields them as they arrive, while
+the worker computes the next ones.
 
 **Wire format.** One message per item. Items whose arrays total 32 KiB or more travel through
 shared memory where available (Linux ``/dev/shm``), as they do in
@@ -24,15 +26,21 @@ items amortises the cost of waking the other process.)
 
 **Failures.** An exception in the worker (in the stream, or an item that is not a dict of
 arrays) is re-raised in the consumer as :class:`~pescador.exceptions.WorkerError` carrying the
-remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too.
+remote traceback; a worker that dies without a word (a signal, ``os._exit``) raises it too, and
+so does one that sends nothing for ``stall_timeout`` seconds (off by default). A stream that
+cannot be pickled (``spawn``, ``forkserver``) raises its own error with a note; one the worker
+cannot unpickle raises ``WorkerError``. Without room in ``/dev/shm`` (not even an inode), items
+travel through the socket.
 
-**Shutdown.** Closing the iterator (``close()``, ``break`` then garbage collection, the end of
-the stream, ``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to
-``timeout`` seconds for it to exit, then terminates it (and kills it if it must); the socket,
-the ZeroMQ context and the private directory go with it. The worker never blocks on a full
-queue (with its window full it waits for acknowledgements, listening for the stop message), so
-this takes milliseconds unless the stream itself is stuck inside one item. A worker whose
-consumer process dies exits at once, and removes the private directory.
+**Shutdown.** Closing the iterator (``close()``, ``break``, ``del``, the end of the stream,
+``max_iter``, an error, Ctrl-C) sends the worker a stop message, waits up to ``timeout``
+seconds for it to exit, then kills it; the socket, the ZeroMQ context and the private directory
+go with it. Dropping the iterator does this at once (reference counting, no cyclic garbage
+collection needed). The worker never blocks on a full queue (with its window full it waits for
+acknowledgements, listening for the stop message), so this takes milliseconds unless the
+stream itself is stuck inside one item. A worker whose consumer process dies (killed alone, or
+with its process group by SIGTERM or SIGHUP) exits and removes the private directory; if
+nobody survives, the next ZMQStreamer or ParallelStreamer on the machine removes it.
 
 **Checkpoints.** ``state_dict()`` describes the items *delivered* to the consumer: the wrapped
 stream's state as the worker saw it at a recent item (taken at most every ``snapshot_every``

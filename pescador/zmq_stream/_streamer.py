@@ -23,7 +23,7 @@ from .._seeds import InheritedSeed, resolve_seed
 from .._sharding import check_start_method
 from ..core import Streamer, _Plan
 from ..exceptions import PescadorError, StateError
-from ..transport import END, ERROR
+from ..transport import END, ERROR, check_seconds
 from ._link import _Link
 from ._wire import _ITEM_BYTE, decode, remote_error
 from ._worker import _window_items
@@ -188,7 +188,7 @@ class ZMQStreamer(Streamer):
         not modify an array after yielding it. ``True`` copies them into the message. (Items
         travelling through shared memory are always copied once, so they are safe either way.)
     timeout : float or None
-        Seconds to wait for the worker to stop after the consumer stops, before terminating
+        Seconds to wait for the worker to stop after the consumer stops, before killing
         it. ``None`` waits without limit; the worker stops at its next item boundary (it
         never blocks on a full queue), so only a stream stuck inside one item can make that
         wait long.
@@ -209,6 +209,11 @@ class ZMQStreamer(Streamer):
         checkpoints paragraph of the module documentation; default 0.01). 0 snapshots every
         item: exact with no replay, at the cost of one ``state_dict()`` per item; ``None``
         never: a resume then replays the whole stream from its start.
+    stall_timeout : float or None, keyword-only
+        Seconds the consumer waits for the worker's next message (its hello included) before
+        it raises :class:`~pescador.exceptions.WorkerError` (a worker stopped, deadlocked or
+        swapping). ``None`` (default): it waits as long as it takes (a worker that dies is
+        noticed within 0.1 s either way).
 
     Raises
     ------
@@ -252,6 +257,7 @@ class ZMQStreamer(Streamer):
         start_method: str | None = None,
         shared_memory: bool = True,
         snapshot_every: float | None = 0.01,
+        stall_timeout: float | None = None,
     ) -> None:
         self._stream = _as_stream(streamer)
         self._init_stream(_Plan.own(streamer))
@@ -274,6 +280,7 @@ class ZMQStreamer(Streamer):
         if prefetch is not None:
             _check_int("prefetch", prefetch, 1)
         check_start_method(start_method)
+        check_seconds("stall_timeout", stall_timeout)
         if snapshot_every is not None and not (
             isinstance(snapshot_every, (int, float)) and snapshot_every >= 0
         ):
@@ -290,6 +297,7 @@ class ZMQStreamer(Streamer):
         self.start_method = start_method
         self.shared_memory = bool(shared_memory)
         self.snapshot_every = snapshot_every
+        self.stall_timeout = None if stall_timeout is None else float(stall_timeout)
 
     def __repr__(self) -> str:
         return f"ZMQStreamer({self.streamer!r})"

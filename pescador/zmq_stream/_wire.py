@@ -15,9 +15,10 @@ ZMQStreamer worker:
   :class:`~pescador.exceptions.WorkerError`.
 
 From the consumer: credit (``C`` + int64s: the items delivered since the last credit, then the
-file id and offset of each chunk released) and stop (``S``). The consumer reads nothing from
-the worker before its hello has shown the token (the socket admits one peer), so the pickles
-it loads come from its own worker.
+file id and offset of each chunk released) and stop (``S``). The worker's ``DEALER`` socket has
+the token as its routing id, and the consumer's ``ROUTER`` socket drops every message from
+another peer unread, so the pickles it loads come from its own worker, and a stranger that
+connects first cannot take its place.
 
 :func:`zmq_send_data` and :func:`zmq_recv_data` (public as
 ``pescador.zmq_stream.zmq_send_data`` and ``zmq_recv_data``), for hand-built consumers, never

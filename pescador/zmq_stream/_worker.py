@@ -165,7 +165,7 @@ def _serve(sock: Any, it: Any, skip: int, options: dict[str, Any], encoder: Item
 def _worker_main(
     address: str,
     token: bytes,
-    streamer: Any,
+    streamer: _transport.Shipped,
     max_iter: int | None,
     seed: Seed,
     resume: Mapping[str, Any] | None,
@@ -174,12 +174,13 @@ def _worker_main(
     """The worker process: connect, send the stream's items, report an error, stop on request."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the consumer's to handle
     directory = options["directory"]
-    _transport.exit_with_consumer(directory)
+    watchdog = _transport.exit_with_consumer(directory)
     # Each pass draws other numbers from numpy's global RNG (forked workers would replay it).
     np.random.seed(int(seed.generator(0x7A4D).integers(2**32)))
     context = zmq.Context()
-    sock = context.socket(zmq.PAIR)
+    sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.ROUTING_ID, token)  # how the consumer tells this worker's messages
     sock.connect(address)
     limit = options["limit"]
     chunks = None if limit is None else _transport.ChunkFiles(directory, 0, limit)
@@ -188,7 +189,7 @@ def _worker_main(
     try:
         sock.send(HELLO + token)
         try:
-            it, skip = _open_inner(streamer, max_iter, seed, resume)
+            it, skip = _open_inner(streamer.open(), max_iter, seed, resume)
             _serve(sock, it, skip, options, encoder)
         except _Stopped:
             return
@@ -205,6 +206,7 @@ def _worker_main(
         encoder.close()
         sock.close(linger=0)
         context.term()
+        watchdog.leave()
 
 
 def zmq_worker(
