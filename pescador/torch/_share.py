@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._sharding import WorkerInfo, swap_worker, take_shard
 from ..exceptions import PescadorError, StateError
 from ._layout import epoch_stream
+from ._transport import wrap
 
 if TYPE_CHECKING:
     from ._dataset import StreamDataset
@@ -87,7 +88,7 @@ class ShareIterator:
                     return next(items)
                 finally:
                     swap_worker(previous)
-            return next(items)
+            return wrap(next(items))
         except StopIteration:
             self._check_filled()
             raise
@@ -107,7 +108,8 @@ class ShareIterator:
         previous = swap_worker(self._info, shard=True)
         try:
             self._items = items = iter(it)  # a mux at the top opens here, a map's at next()
-            return next(items)
+            item = next(items)
+            return item if self._in_main else wrap(item)
         except StopIteration:
             self._check_filled()
             raise

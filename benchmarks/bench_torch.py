@@ -1,0 +1,237 @@
+"""torch: pescador.torch.StreamDataset in torch's DataLoader (needs torch on the side that runs).
+
+Ours only (ratios of time per item; lower is better):
+
+- adapter, num_workers=0: the disk main job (NPZ windows, StochasticMux, batches of 32
+  windows) through ``DataLoader(StreamDataset(batches), batch_size=None)``, against a plain
+  loop over the same stream that converts each batch to tensors as the loader does
+  (``default_convert``): at most 1.05. Beside it, against the loop without the conversion.
+- CPU-bound (about 1 ms of numpy per item, a mux of 8 streams): ``DataLoader(num_workers=2,
+  batch_size=16)`` against one process (target: 1.6x the items/s, i.e. at most 1 / 1.6);
+  beside it ``batch_size=None`` (one item per transfer) and ``ParallelStreamer(mux, 2)``.
+- disk main job: the pipeline with batches of 256 windows through ``DataLoader(num_workers=2)``
+  against one process (target 1.4x); beside it ``ParallelStreamer``.
+
+Both sides (reference: pescador 3.0.0 wrapped naively, ``__iter__`` returning
+``iter(stream)``, in an ``IterableDataset``): the CPU-bound mux through ``DataLoader(
+num_workers=2, batch_size=16)``, its time per *distinct* item and the fraction of items
+delivered twice. The reference side needs torch in the reference's virtualenv; without it
+these cases are n/a. To measure them::
+
+    bash ../shared/tools/reference-env.sh /tmp/pescador-reference-torch   # prints its python
+    /tmp/pescador-reference-torch/bin/python -m pip install torch   # a CPU build if offered
+    .venv/bin/python benchmarks/run.py --only torch \\
+        --reference-python /tmp/pescador-reference-torch/bin/python
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any
+
+import numpy as np
+from _timing import Report, Run, Target, best_interleaved, consume, is_ours, parse_args
+
+import pescador
+
+OVERHEAD = "adapter, num_workers=0: DataLoader / plain loop with default_convert"
+OVERHEAD_RAW = "adapter, num_workers=0: DataLoader / plain loop (no conversion)"
+CPU_DL = "CPU-bound (1 ms/item), time per item: DataLoader(2 workers, batch 16) / 1 process"
+CPU_DL_ITEMS = "CPU-bound (1 ms/item), time per item: DataLoader(2 workers, unbatched) / 1 process"
+CPU_PS = "CPU-bound (1 ms/item), time per item: ParallelStreamer(2) / 1 process"
+DISK_DL = "disk job (batches of 256 windows), time per window: DataLoader(2 workers) / 1 process"
+DISK_PS = "disk job (batches of 256 windows), time per window: ParallelStreamer(2) / 1 process"
+DISTINCT = "CPU-bound via DataLoader(2 workers, batch 16), time per distinct item"
+DUPLICATES = "CPU-bound via DataLoader(2 workers, batch 16), fraction of items delivered twice"
+
+TARGETS: dict[str, Target] = {
+    OVERHEAD: {"at_most": 1.05},
+    CPU_DL: {"at_most": 1 / 1.6},
+    DISK_DL: {"at_most": 1 / 1.4},
+    DUPLICATES: {"at_most": 0.0},
+}
+ITEM_WORK = 50_000  # floats sorted per item: about 1 ms on the 2-core VM
+CPU_BATCH = 16
+DISK_WINDOWS = 256
+
+
+def busy(seed: int) -> Iterator[dict[str, Any]]:
+    rng = np.random.default_rng(seed)
+    j = 0
+    while True:
+        values = rng.random(ITEM_WORK)
+        yield {"X": np.sort(values)[:4], "id": seed, "j": j}
+        j += 1
+
+
+def cpu_mux() -> Any:
+    streams = [pescador.Streamer(busy, i) for i in range(8)]
+    return pescador.StochasticMux(streams, 4, 16, random_state=0)
+
+
+def dataset(stream: Any) -> Any:
+    """Ours: a StreamDataset. The reference: the naive wrapper users of 3.0 wrote."""
+    import torch.utils.data
+
+    if is_ours(pescador):
+        from pescador.torch import StreamDataset
+
+        return StreamDataset(stream)
+
+    class Naive(torch.utils.data.IterableDataset):  # type: ignore[misc]
+        def __iter__(self) -> Any:
+            return iter(stream)
+
+    return Naive()
+
+
+def loader_run(stream: Any, batch_size: int | None, num_workers: int = 2) -> Run:
+    """``run(n)``: at least ``n`` items from one running DataLoader (whole batches)."""
+    import torch.utils.data
+
+    loader = torch.utils.data.DataLoader(
+        dataset(stream), batch_size=batch_size, num_workers=num_workers
+    )
+    batches = iter(loader)
+    next(batches)  # the workers are up
+    per = batch_size or 1
+
+    def run(n: int) -> int:
+        return consume(islice(batches, -(-n // per))) * per
+
+    return run
+
+
+def stream_run(stream: Any, per: int = 1, convert: Callable[[Any], Any] | None = None) -> Run:
+    iterator = stream.iterate()
+    next(iterator)
+
+    def run(n: int) -> int:
+        batches = islice(iterator, -(-n // per))
+        return consume(batches if convert is None else map(convert, batches)) * per
+
+    return run
+
+
+def ratios(runs: dict[str, Run], base: str, seconds: float, repeat: int) -> dict[str, Any]:
+    results = best_interleaved(runs, seconds, repeat)
+    one = results[base]["seconds_per_item"]
+    return {
+        name: {"value": r["seconds_per_item"] / one, "items": r["items"], "unit": "x"}
+        for name, r in results.items()
+        if name != base
+    }
+
+
+def disk_pipeline(quick: bool, windows: int) -> Any:
+    from bench_disk import N_FILES, QUICK_FILES, corpus, warm
+
+    folder = corpus(QUICK_FILES if quick else N_FILES)
+    warm(folder)
+    io = importlib.import_module("pescador.io")
+    mux = pescador.StochasticMux(io.npz_streamers(folder / "npz", 16), 32, 16, random_state=0)
+    return pescador.Streamer(pescador.buffer_stream, mux, windows)
+
+
+def overhead_cases(seconds: float, repeat: int, quick: bool) -> dict[str, Any]:
+    from torch.utils.data import default_convert
+
+    batches = disk_pipeline(quick, 32)
+    runs = {
+        "plain": stream_run(batches),
+        "converted": stream_run(batches, convert=default_convert),
+        "loader": loader_run(batches, None, num_workers=0),
+    }
+    results = best_interleaved(runs, seconds, repeat)
+    loader = results["loader"]["seconds_per_item"]
+    return {
+        OVERHEAD: {"value": loader / results["converted"]["seconds_per_item"]},
+        OVERHEAD_RAW: {"value": loader / results["plain"]["seconds_per_item"]},
+    }
+
+
+def cpu_cases(seconds: float, repeat: int) -> dict[str, Any]:
+    mux = cpu_mux()
+    runs = {
+        "1": stream_run(mux),
+        CPU_DL: loader_run(mux, CPU_BATCH),
+        CPU_DL_ITEMS: loader_run(mux, None),
+        CPU_PS: stream_run(pescador.ParallelStreamer(mux, 2)),
+    }
+    return ratios(runs, "1", seconds, repeat)
+
+
+def disk_cases(seconds: float, repeat: int, quick: bool) -> dict[str, Any]:
+    batches = disk_pipeline(quick, DISK_WINDOWS)
+    runs = {
+        "1": stream_run(batches, DISK_WINDOWS),
+        DISK_DL: loader_run(batches, None),
+        DISK_PS: stream_run(pescador.ParallelStreamer(batches, 2), DISK_WINDOWS),
+    }
+    # loader_run counts DataLoader items: here batches of DISK_WINDOWS windows
+    results = best_interleaved(runs, seconds, repeat)
+    one = results["1"]["seconds_per_item"]
+    dl = results[DISK_DL]["seconds_per_item"] / DISK_WINDOWS
+    ps = results[DISK_PS]["seconds_per_item"]
+    return {DISK_DL: {"value": dl / one, "unit": "x"}, DISK_PS: {"value": ps / one, "unit": "x"}}
+
+
+def naive_cases(seconds: float, repeat: int) -> dict[str, Any]:
+    """Time per distinct item, and the duplicates, through a DataLoader with 2 workers."""
+    import torch.utils.data
+
+    loader = torch.utils.data.DataLoader(dataset(cpu_mux()), batch_size=CPU_BATCH, num_workers=2)
+    batches = iter(loader)
+    next(batches)
+    seen: set[tuple[int, int]] = set()
+    total = 0
+
+    def run(n: int) -> int:
+        nonlocal total
+        for batch in islice(batches, -(-n // CPU_BATCH)):
+            seen.update(zip(batch["id"].tolist(), batch["j"].tolist(), strict=True))
+            total += len(batch["id"])
+        return n
+
+    timed = best_interleaved({"loader": run}, seconds, repeat)["loader"]
+    duplicates = 1 - len(seen) / total
+    distinct = timed["seconds_per_item"] / (1 - duplicates)
+    return {
+        DISTINCT: {"seconds_per_item": distinct, "items": timed["items"], "unit": "item"},
+        DUPLICATES: {"value": duplicates, "unit": ""},
+    }
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    report = Report(pescador, args, TARGETS)
+    seconds = args.time or (0.2 if args.quick else 1.0)
+    repeat = args.repeat or 3
+    try:
+        import torch
+    except ImportError:  # the reference's virtualenv, usually: nothing to measure
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(1)
+    ours = report.ours_only() and torch is not None
+    if torch is None:
+        for name in (DISTINCT, DUPLICATES):
+            report.add(name, lambda: None, "item")
+    else:
+        warnings.filterwarnings("ignore", category=UserWarning)  # torch's advice on workers
+        report.add_many(lambda: naive_cases(seconds, repeat), "item")
+    if ours:
+        report.add_many(lambda: overhead_cases(seconds, repeat, args.quick), "x")
+        report.add_many(lambda: cpu_cases(seconds, repeat), "x")
+        report.add_many(lambda: disk_cases(seconds, repeat, args.quick), "x")
+    else:
+        for name in (OVERHEAD, OVERHEAD_RAW, CPU_DL, CPU_DL_ITEMS, CPU_PS, DISK_DL, DISK_PS):
+            report.add(name, lambda: None, "x")
+    report.emit()
+
+
+if __name__ == "__main__":
+    main()
