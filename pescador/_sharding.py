@@ -44,8 +44,12 @@ def set_worker(info: WorkerInfo) -> None:
 
 
 def worker_info() -> WorkerInfo | None:
-    """In a :class:`~pescador.parallel.ParallelStreamer` worker, its index and the number of
-    workers; ``None`` elsewhere.
+    """In a consumer of a split stream, which one it is; ``None`` elsewhere.
+
+    Consumers are the workers of a :class:`~pescador.parallel.ParallelStreamer`, and the
+    DataLoader workers (or, with ``num_workers=0``, the training process while the stream
+    runs) of a :class:`pescador.torch.StreamDataset`, on every rank. ``index`` and
+    ``n_workers`` count all consumers; ``rank`` and ``world_size`` are the distributed ones.
 
     A generator function can use it to read only its share of a source:
 
