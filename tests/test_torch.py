@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import math
 import multiprocessing
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -95,6 +96,13 @@ def test_import_pescador_imports_no_torch():
 
 def test_pescador_torch_is_reachable_from_pescador():
     assert pescador.torch.StreamDataset is StreamDataset
+
+
+def test_without_torch_the_error_names_the_extra():
+    code = "import sys; sys.modules['torch'] = None; import pescador.torch"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "pip install 'pescador[torch]'" in done.stderr
 
 
 # ------------------------------------------------------------------------------ sharding
@@ -372,8 +380,20 @@ def test_an_exception_in_a_worker_reaches_the_loop_with_its_traceback(num_worker
         assert "Traceback" in str(error) and "in failing" in str(error)
 
 
-def test_closing_the_loader_early_leaves_no_process():
-    streams = [pescador.Streamer(endless, i) for i in range(4)]
+def shared_memory_of(pids) -> list[str]:
+    if not os.path.isdir("/dev/shm"):
+        return []
+    names = [f"pescador-torch-{pid}-" for pid in pids]
+    return [n for n in os.listdir("/dev/shm") if n.startswith(tuple(names))]
+
+
+def large(tag: int):
+    while True:
+        yield {"X": np.full(1 << 16, tag, np.float32)}
+
+
+def test_closing_the_loader_early_leaves_no_process_or_shared_memory():
+    streams = [pescador.Streamer(large, i) for i in range(4)]
     ds = StreamDataset(pescador.StochasticMux(streams, 2, 2))
     loader = DataLoader(ds, batch_size=None, num_workers=2)
     it = iter(loader)
@@ -381,9 +401,11 @@ def test_closing_the_loader_early_leaves_no_process():
     for _ in range(5):
         next(it)
     assert all(w.is_alive() for w in workers)
+    assert len(shared_memory_of(w.pid for w in workers)) == 2  # a directory per worker
     del it
     gc.collect()
     for w in workers:
         w.join(5)
     assert not any(w.is_alive() for w in workers)
     assert not multiprocessing.active_children()
+    assert shared_memory_of(w.pid for w in workers) == []
