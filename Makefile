@@ -23,11 +23,26 @@ help:
 
 venv: $(STAMP)
 
+# PyTorch (the torch extra, part of the test extra). Its default wheel brings several GB of
+# CUDA libraries, which the tests do not need. So, first: with TORCH_INDEX set (e.g.
+# https://download.pytorch.org/whl/cpu), torch comes from that index; otherwise, where the
+# pip configuration offers a CPU-only build (a version ending in +cpu), the newest one is
+# installed; otherwise the extra installs the default build. See docs/torch.md.
+TORCH_INDEX ?=
+
 # Reinstall only when pyproject.toml changes (the install is editable, so source edits
 # need nothing). The stamp is written last, so a failed install is retried next time.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@if [ -n "$(TORCH_INDEX)" ]; then \
+	  $(BIN)/python -m pip install --quiet torch --index-url "$(TORCH_INDEX)"; \
+	elif cpu=$$($(BIN)/python -m pip index versions torch 2>/dev/null \
+	      | sed -n 's/^Available versions: //p' | tr ', ' '\n\n' | grep -m1 '+cpu$$'); then \
+	  echo "torch: installing the CPU-only build $$cpu"; \
+	  $(BIN)/python -m pip install --quiet "torch==$$cpu" \
+	    || echo "torch: torch==$$cpu failed to install; the torch extra picks a build"; \
+	fi
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,22 +1,35 @@
-"""Which worker process this is, for streams run by ParallelStreamer (private).
+"""Which consumer of a split stream this is, and how a stream is split (private).
 
-Kept apart from :mod:`pescador.parallel` so that the muxes can ask "am I the outermost mux in
-a worker?" without importing multiprocessing machinery.
+A *consumer* is one process (or DataLoader worker) running a share of a stream: the workers of
+a :class:`~pescador.parallel.ParallelStreamer`, or the ``world_size x num_workers`` DataLoader
+workers of :class:`pescador.torch.StreamDataset`. Kept apart from :mod:`pescador.parallel` so
+that the muxes can ask "am I the outermost mux in a worker?" without importing multiprocessing
+machinery (nor torch).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .exceptions import PescadorError
 
 
 @dataclass(frozen=True)
 class WorkerInfo:
-    """Which worker process this is: ``index`` in ``range(n_workers)``."""
+    """Which consumer this is: ``index`` in ``range(n_workers)``, among all consumers.
+
+    ``n_workers`` counts every consumer that shares the stream: the workers of a
+    ParallelStreamer, or, in a :class:`pescador.torch.StreamDataset`, the DataLoader workers of
+    every rank (``world_size * max(1, num_workers)``; consumer ``rank * max(1, num_workers) +
+    worker``). ``rank`` and ``world_size`` are the distributed rank of this process and the
+    number of ranks (0 and 1 outside distributed training).
+    """
 
     index: int
     n_workers: int
+    rank: int = 0
+    world_size: int = 1
 
 
 _WORKER: WorkerInfo | None = None
@@ -31,8 +44,12 @@ def set_worker(info: WorkerInfo) -> None:
 
 
 def worker_info() -> WorkerInfo | None:
-    """In a :class:`~pescador.parallel.ParallelStreamer` worker, its index and the number of
-    workers; ``None`` elsewhere.
+    """In a consumer of a split stream, which one it is; ``None`` elsewhere.
+
+    Consumers are the workers of a :class:`~pescador.parallel.ParallelStreamer`, and the
+    DataLoader workers (or, with ``num_workers=0``, the training process while the stream
+    runs) of a :class:`pescador.torch.StreamDataset`, on every rank. ``index`` and
+    ``n_workers`` count all consumers; ``rank`` and ``world_size`` are the distributed ones.
 
     A generator function can use it to read only its share of a source:
 
@@ -45,6 +62,16 @@ def worker_info() -> WorkerInfo | None:
     ['a', 'b', 'c']
     """
     return _WORKER
+
+
+def swap_worker(info: WorkerInfo | None, shard: bool = False) -> WorkerInfo | None:
+    """Make ``info`` this process's worker information (``shard``: the next outermost mux
+    opened takes its share); return the previous one, to put back with ``swap_worker``."""
+    global _WORKER, _SHARD_PENDING
+    previous = _WORKER
+    _WORKER = info
+    _SHARD_PENDING = shard and info is not None
+    return previous
 
 
 def take_shard() -> WorkerInfo | None:
@@ -69,3 +96,35 @@ def check_start_method(start_method: str | None) -> None:
             f"start_method={start_method!r} is not available here; expected one of "
             f"{', '.join(available)}"
         )
+
+
+# ------------------------------------------------------------------------- splitting a stream
+def outermost_mux(stream: Any, depth: int = 0) -> Any:
+    """The mux that a split takes shares of: ``stream`` itself if it is a mux, else the first
+    mux found among a Streamer's source and arguments (``Streamer(buffer_stream, mux, 32)``),
+    depth first; ``None`` if there is none."""
+    from .core import Streamer
+    from .mux import BaseMux
+
+    if isinstance(stream, BaseMux):
+        return stream
+    if depth > 8 or not isinstance(stream, Streamer):
+        return None
+    for candidate in (stream.streamer, *stream.args, *stream.kwargs.values()):
+        found = outermost_mux(candidate, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def share_weights(stream: Any, k: int) -> list[float]:
+    """The total weight of each of ``k`` consumers' shares ``streamers[i::k]`` of the stream's
+    outermost mux (equal if there is none, or its streamers are not a list)."""
+    from .mux._args import weights_or_uniform  # here: the muxes import this module
+
+    mux = outermost_mux(stream)
+    if mux is None:
+        return [1.0] * k
+    n = len(mux.streamers) if isinstance(mux.streamers, list) else k
+    w = weights_or_uniform(getattr(mux, "weights", None), n).tolist()
+    return [sum(w[i::k]) for i in range(k)]

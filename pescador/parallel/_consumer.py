@@ -15,6 +15,8 @@ from .. import _state
 from .. import transport as _transport
 from .._seeds import InheritedSeed, Seed, resolve_seed
 from .._sharding import check_start_method
+from .._sharding import outermost_mux as _outermost_mux
+from .._sharding import share_weights as _shares
 from ..core import Streamer, StreamIterator, _Plan
 from ..exceptions import PescadorError
 from ..mux._draws import Uniforms
@@ -185,35 +187,6 @@ _MAX_DELAY = 0.002
 #: Bytes of arrays a worker may have sent and the consumer not yet received (besides the
 #: ``prefetch`` bound on items; one item always may).
 _PREFETCH_BYTES = 64 << 20
-
-
-def _shares(stream: Any, k: int) -> list[float]:
-    """The weight of each worker's share of the stream's outermost mux (equal if none)."""
-    from ..mux import BaseMux
-    from ..mux._args import weights_or_uniform
-
-    mux = _outermost_mux(stream)
-    if mux is None:
-        return [1.0] * k
-    n = len(mux.streamers) if isinstance(mux.streamers, list) else k
-    w = weights_or_uniform(getattr(mux, "weights", None), n).tolist()
-    assert isinstance(mux, BaseMux)
-    return [sum(w[i::k]) for i in range(k)]
-
-
-def _outermost_mux(stream: Any, depth: int = 0) -> Any:
-    from ..mux import BaseMux
-
-    if isinstance(stream, BaseMux):
-        return stream
-    if depth > 8 or not isinstance(stream, Streamer):
-        return None
-    candidates = [stream.streamer, *stream.args, *stream.kwargs.values()]
-    for candidate in candidates:
-        found = _outermost_mux(candidate, depth + 1)
-        if found is not None:
-            return found
-    return None
 
 
 class ParallelStreamer(Streamer):
