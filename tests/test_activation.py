@@ -13,9 +13,9 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import random_ints
 
 import pescador
+from conftest import random_ints
 
 # --------------------------------------------------------------------------- sources
 

@@ -8,6 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+
+import pescador
+import pescador.io
+import pescador.maps
 from conftest import (
     LENGTHS,
     assert_conforms,
@@ -17,10 +21,6 @@ from conftest import (
     pulled_generator,
     roundtrip,
 )
-
-import pescador
-import pescador.io
-import pescador.maps
 from pescador import ACTIVATION_RNG, ChainMux, StochasticMux, Streamer
 from pescador.maps import buffer_stream
 from pescador.testing import items_equal

@@ -8,6 +8,10 @@ import itertools
 
 import numpy as np
 import pytest
+
+import pescador
+import pescador.io
+import pescador.maps
 from conftest import (
     advance,
     assert_conforms,
@@ -18,10 +22,6 @@ from conftest import (
     pulled_generator,
     roundtrip,
 )
-
-import pescador
-import pescador.io
-import pescador.maps
 from pescador import ShuffledMux, StochasticMux, Streamer
 from pescador.maps import cache
 from pescador.testing import assert_proportions, items_equal

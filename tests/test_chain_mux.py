@@ -6,8 +6,8 @@ conformance checks.
 from __future__ import annotations
 
 import pytest
-from conftest import assert_conforms, draws, finite_streams, letters, take
 
+from conftest import assert_conforms, draws, finite_streams, letters, take
 from pescador import ChainMux, RoundRobinMux, ShuffledMux, Streamer
 
 # --------------------------------------------------------------------------- ChainMux

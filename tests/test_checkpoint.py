@@ -21,6 +21,10 @@ import subprocess
 import sys
 
 import pytest
+
+import pescador
+import pescador.io
+import pescador.maps
 from conftest import (
     REPO,
     Seekable,
@@ -35,10 +39,6 @@ from conftest import (
     seekable,
     state_at,
 )
-
-import pescador
-import pescador.io
-import pescador.maps
 from pescador import (
     ChainMux,
     ParallelStreamer,

@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+
 from conftest import (
     MODES,
     Seekable,
@@ -19,7 +20,6 @@ from conftest import (
     seekable,
     state_at,
 )
-
 from pescador import RoundRobinMux, ShuffledMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- replay

@@ -15,11 +15,11 @@ from __future__ import annotations
 import itertools
 import math
 
-from conftest import Probe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pescador
+from conftest import Probe
 
 SETTINGS = settings(max_examples=150, deadline=None)
 

@@ -10,6 +10,8 @@ import gc
 import itertools
 
 import pytest
+
+import pescador
 from conftest import (
     advance,
     assert_conforms,
@@ -20,8 +22,6 @@ from conftest import (
     nothing,
     roundtrip,
 )
-
-import pescador
 from pescador import ChainMux, RoundRobinMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- passes

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import MODES, advance, assert_conforms, roundtrip
 
 import pescador
 import pescador.io
 import pescador.maps
+from conftest import MODES, advance, assert_conforms, roundtrip
 from pescador import StochasticMux, Streamer
 from pescador.testing import assert_proportions, items_equal
 

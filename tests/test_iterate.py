@@ -12,9 +12,9 @@ import gc
 
 import numpy as np
 import pytest
-from conftest import count_up, naturals
 
 import pescador
+from conftest import count_up, naturals
 
 # --------------------------------------------------------------------------- iterate
 

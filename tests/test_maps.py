@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import data_items, pulled_generator
 
 import pescador
 import pescador.io
 import pescador.maps
+from conftest import data_items, pulled_generator
 from pescador.core import StreamIterator
 from pescador.maps import buffer_stream, cache, keras_tuples, tuples
 

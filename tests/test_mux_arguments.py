@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DISTS, Tracker, tracked_streams
 
 import pescador
+from conftest import DISTS, Tracker, tracked_streams
 from pescador import ChainMux, PescadorError, RoundRobinMux, ShuffledMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- helpers

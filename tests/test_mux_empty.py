@@ -5,8 +5,8 @@ zero-weight ones with data) ends, when iterated and when cycled, instead of spin
 from __future__ import annotations
 
 import pytest
-from conftest import DISTS, MODES, letters, nothing
 
+from conftest import DISTS, MODES, letters, nothing
 from pescador import ChainMux, RoundRobinMux, ShuffledMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- sources

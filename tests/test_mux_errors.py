@@ -5,8 +5,8 @@ its type and arguments unchanged, and a note naming the streamer it came from.
 from __future__ import annotations
 
 import pytest
-from conftest import endless
 
+from conftest import endless
 from pescador import ChainMux, PescadorError, RoundRobinMux, ShuffledMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- sources

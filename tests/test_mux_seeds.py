@@ -10,8 +10,8 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import endless, letters, take
 
+from conftest import endless, letters, take
 from pescador import ChainMux, RoundRobinMux, ShuffledMux, StochasticMux, Streamer
 
 # --------------------------------------------------------------------------- recipes

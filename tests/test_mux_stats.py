@@ -46,9 +46,9 @@ import math
 
 import numpy as np
 import pytest
-from conftest import endless
 from scipy import stats
 
+from conftest import endless
 from pescador import ShuffledMux, StochasticMux, Streamer
 
 #: Significance of each chi-square test and failure probability of each bound.

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 
-from conftest import assert_conforms, data, draws, endless, letters, roundtrip
-
 import pescador
 import pescador.io
 import pescador.maps
+from conftest import assert_conforms, data, draws, endless, letters, roundtrip
 from pescador import ChainMux, ParallelStreamer, ShuffledMux, StochasticMux, Streamer
 from pescador.testing import assert_proportions
 

@@ -8,8 +8,8 @@ import collections
 import itertools
 
 import pytest
-from conftest import assert_conforms, finite_streams, letters
 
+from conftest import assert_conforms, finite_streams, letters
 from pescador import RoundRobinMux, Streamer
 from pescador.testing import assert_proportions
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 import pescador
+from conftest import REPO
 
 EXAMPLES = REPO / "examples"
 SEEDS = Path(os.environ.get("PESCADOR_SEEDS_DIR") or REPO.parent / "shared" / "seeds")

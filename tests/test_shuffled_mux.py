@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from conftest import (
     WEIGHTS,
     Tracker,
@@ -18,7 +19,6 @@ from conftest import (
     take,
     tracked_streams,
 )
-
 from pescador import ShuffledMux, Streamer
 from pescador.testing import assert_proportions
 

@@ -18,6 +18,11 @@ from itertools import islice
 
 import numpy as np
 import pytest
+
+import pescador
+import pescador._state
+import pescador.io
+import pescador.maps
 from conftest import (
     advance,
     data,
@@ -28,11 +33,6 @@ from conftest import (
     reseal,
     state_at,
 )
-
-import pescador
-import pescador._state
-import pescador.io
-import pescador.maps
 from pescador import (
     ChainMux,
     ParallelStreamer,

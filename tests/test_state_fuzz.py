@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import reseal
 
 import pescador
 import pescador._state
 import pescador.io
+from conftest import reseal
 from pescador import (
     ACTIVATION_RNG,
     ChainMux,

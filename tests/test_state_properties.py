@@ -18,11 +18,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import DISTS, MODES, draws, roundtrip
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pescador
+from conftest import DISTS, MODES, draws, roundtrip
 from pescador import (
     ACTIVATION_RNG,
     ChainMux,

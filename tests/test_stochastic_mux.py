@@ -19,6 +19,7 @@ import collections
 
 import numpy as np
 import pytest
+
 from conftest import (
     DISTS,
     MODES,
@@ -32,7 +33,6 @@ from conftest import (
     tracked,
     tracked_streams,
 )
-
 from pescador import ChainMux, ShuffledMux, StochasticMux, Streamer
 from pescador.testing import assert_proportions, checkpoint_positions
 

@@ -16,6 +16,8 @@ import pickle
 
 import numpy as np
 import pytest
+
+import pescador
 from conftest import (
     assert_conforms,
     count_up,
@@ -26,8 +28,6 @@ from conftest import (
     random_ints,
     state_at,
 )
-
-import pescador
 from pescador import ACTIVATION_RNG, StochasticMux, Streamer
 from pescador.testing import assert_proportions
 

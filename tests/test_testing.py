@@ -18,9 +18,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import REPO, draws, endless, letters
 
 import pescador
+from conftest import REPO, draws, endless, letters
 from pescador import ShuffledMux, StochasticMux, Streamer
 from pescador.testing import (
     assert_proportions,

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_conforms, data_streams, pulled_generator
 
 import pescador
 import pescador.io
 import pescador.maps
+from conftest import assert_conforms, data_streams, pulled_generator
 from pescador import StochasticMux, Streamer
 from pescador.maps import keras_tuples, tuples
 

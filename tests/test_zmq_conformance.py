@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import endless
 
+from conftest import endless
 from pescador import ACTIVATION_RNG, ShuffledMux, StochasticMux, Streamer
 from pescador.testing import assert_proportions, assert_restartable, assert_resumable
 
