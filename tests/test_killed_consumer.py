@@ -24,9 +24,14 @@ pytestmark = pytest.mark.skipif(
 
 CONSUMER = textwrap.dedent(
     """
-    import os, sys
+    import os, signal, sys
     import numpy as np
     import pescador
+
+    # As a process started from a shell or a scheduler: a test run under nohup (or with
+    # SIGHUP ignored some other way) would hand that on, and the group's SIGHUP do nothing.
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)
 
     def pids():
         while True:
