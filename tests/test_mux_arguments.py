@@ -228,3 +228,25 @@ def test_weights_list_unmodified():
     weights = [3, 1]
     StochasticMux([Streamer("a"), Streamer("b")], 1, 2, weights=weights)
     assert weights == [3, 1]
+
+
+# --------------------------------------------------------------------------- mux.weights (3.0)
+
+
+@pytest.mark.parametrize("cls", [StochasticMux, ShuffledMux])
+def test_weights_attribute_is_normalised_as_in_3_0(cls):
+    args = (2, 3) if cls is StochasticMux else ()
+    streams = [Streamer("ab"), Streamer("cd"), Streamer("ef"), Streamer("gh")]
+    mux = cls(streams, *args, weights=[1, 2, 0, 5])
+    assert mux.weights.dtype == np.float64
+    np.testing.assert_allclose(mux.weights, [1 / 8, 2 / 8, 0, 5 / 8])
+    uniform = cls(streams, *args)
+    np.testing.assert_allclose(uniform.weights, [0.25] * 4)
+    assert uniform.weights.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        mux.weights[0] = 3.0  # read-only: assign a new vector instead
+    mux.weights = [0, 0, 1, 1]
+    np.testing.assert_allclose(mux.weights, [0, 0, 0.5, 0.5])
+    assert set("".join(mux.iterate(max_iter=20))) <= set("efgh")
+    with pytest.raises(PescadorError, match="weights"):
+        mux.weights = [1, -1, 0, 0]

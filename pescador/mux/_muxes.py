@@ -75,9 +75,8 @@ class BaseMux(Streamer):
         """The same mux over streamers ``index, index + count, ...`` (a worker's share)."""
         share = copy.copy(self)
         share.streamers = self.streamers[index::count]
-        weights = getattr(self, "weights", None)
-        if weights is not None:
-            share.weights = weights[index::count]  # type: ignore[attr-defined]
+        if isinstance(share, _Weighted) and share._weights is not None:
+            share._weights = share._weights[index::count]
         return share
 
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
@@ -118,7 +117,31 @@ class BaseMux(Streamer):
         return policy
 
 
-class StochasticMux(BaseMux):
+class _Weighted(BaseMux):
+    """A mux that takes ``weights``: StochasticMux and ShuffledMux.
+
+    ``_weights`` holds the validated weights as given (a float copy; ``None`` for uniform):
+    every draw uses them. :attr:`weights` is pescador 3.0's attribute, normalised.
+    """
+
+    _weights: np.ndarray | None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights, normalised to sum to 1 (uniform when ``weights=None``), as in pescador
+        3.0. Read-only: assign a new vector to change the mux's weights (for its later
+        iterations; a running iterator's are changed with its ``set_weights``)."""
+        w = weights_or_uniform(self._weights, self.n_streams)
+        out = w / w.sum()
+        out.flags.writeable = False
+        return out
+
+    @weights.setter
+    def weights(self, weights: Any) -> None:
+        self._weights = check_weights(weights, self.n_streams, type(self).__name__)
+
+
+class StochasticMux(_Weighted):
     """Sample from a bounded, changing set of active streamers.
 
     ``n_active`` slots each run one streamer, drawn with probability proportional to its
@@ -200,13 +223,13 @@ class StochasticMux(BaseMux):
                 f"streamers={self.n_streams}"
             )
         self.rate: float | None = check_rate(rate, self.dist, name)
-        self.weights: np.ndarray | None = check_weights(weights, self.n_streams, name)
+        self._weights = check_weights(weights, self.n_streams, name)
         self.prune_empty_streams: bool = prune_empty_streams
 
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
         return StochasticPolicy(
             SlotTable(repr(self), self.streamers, seed),
-            weights=self.weights,
+            weights=self._weights,
             n_active=self.n_active,
             rate=self.rate,
             mode=self.mode,
@@ -219,7 +242,7 @@ class StochasticMux(BaseMux):
         share = super()._shard(index, count)
         assert isinstance(share, StochasticMux)
         # The working set is shared out too, in proportion to the shares' weights.
-        w = weights_or_uniform(self.weights, self.n_streams)
+        w = weights_or_uniform(self._weights, self.n_streams)
         part = float(w[index::count].sum()) / float(w.sum())
         share.n_active = max(1, round(self.n_active * part))
         if share.mode != "with_replacement":
@@ -236,7 +259,7 @@ class StochasticMux(BaseMux):
         }
 
 
-class ShuffledMux(BaseMux):
+class ShuffledMux(_Weighted):
     """Draw each item from one of all the streamers, chosen in proportion to its weight.
 
     Every streamer is active all the time; one that ends is restarted at once, unless it
@@ -273,10 +296,10 @@ class ShuffledMux(BaseMux):
         super().__init__(streamers, random_state)
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self.weights = check_weights(weights, self.n_streams, type(self).__name__)
+        self._weights = check_weights(weights, self.n_streams, type(self).__name__)
 
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
-        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), self.weights, resume)
+        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), self._weights, resume)
 
 
 class RoundRobinMux(BaseMux):

@@ -261,7 +261,7 @@ def _shares(stream: Any, k: int) -> list[float]:
     if mux is None:
         return [1.0] * k
     n = len(mux.streamers) if isinstance(mux.streamers, list) else k
-    w = weights_or_uniform(getattr(mux, "weights", None), n).tolist()
+    w = weights_or_uniform(getattr(mux, "_weights", None), n).tolist()
     assert isinstance(mux, BaseMux)
     return [sum(w[i::k]) for i in range(k)]
 
