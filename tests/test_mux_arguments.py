@@ -90,6 +90,13 @@ def test_bad_n_active_rejected(n_active):
     assert repr(n_active) in str(info.value)
 
 
+@pytest.mark.parametrize("n_active", [0, np.int64(0)])
+def test_n_active_zero_says_how_to_migrate(n_active):
+    """pescador 3.0 accepted 0 and produced nothing (docs/compat.md): the error says what to do."""
+    with pytest.raises(PescadorError, match=r"max\(1, n_active\)"):
+        StochasticMux([Streamer("a"), Streamer("b")], n_active, 2)
+
+
 @pytest.mark.parametrize("n_active", [1, 2, np.int64(2), np.int32(1)])
 def test_good_n_active_accepted(n_active):
     mux = StochasticMux([Streamer("ab"), Streamer("cd")], n_active, 2, random_state=0)

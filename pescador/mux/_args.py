@@ -96,7 +96,11 @@ def check_choice(value: Any, choices: Sequence[str], what: str, name: str) -> st
 
 def check_n_active(n_active: Any, name: str) -> int:
     if isinstance(n_active, bool) or not isinstance(n_active, (int, np.integer)) or n_active < 1:
-        raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer")
+        hint = ""
+        if isinstance(n_active, (int, np.integer)) and n_active == 0:
+            # pescador 3.0 accepted 0 and produced nothing (docs/compat.md).
+            hint = " (a mux with no active streamer produces nothing: use max(1, n_active))"
+        raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer{hint}")
     return int(n_active)
 
 
