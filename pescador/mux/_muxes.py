@@ -148,7 +148,9 @@ class StochasticMux(_Weighted):
     weight among the candidates of the ``mode``, for a random budget of items with mean
     ``rate``; then the slot is refilled. Each item comes from an active slot drawn with
     probability proportional to its streamer's weight. So, with a rate, the long-run share of
-    items from streamer ``i`` is proportional to ``weights[i]``.
+    items from streamer ``i`` is proportional to ``weights[i]``; and an iteration starts with
+    the slots a long run would have (``with_replacement`` and ``single_active``), so that this
+    is the expected share of every item from the first.
 
     Parameters
     ----------
@@ -166,7 +168,9 @@ class StochasticMux(_Weighted):
         ``with_replacement``: a streamer may run in several slots at once (``n_active`` may
         exceed the number of streamers). ``single_active``: at most one activation of each
         streamer at a time. ``exhaustive``: each streamer is activated once; the mux ends
-        after the last.
+        after the last: each positive-weight streamer is activated exactly once, in a
+        weighted random order, for its budget (or to its end), so its share of the run is its
+        budget's, not its weight's; the weights set the order and the draws among the slots.
     prune_empty_streams : bool
         Drop a streamer for the rest of the iteration when an activation of it yields nothing.
     dist : {'binomial', 'constant', 'poisson'}
@@ -188,6 +192,15 @@ class StochasticMux(_Weighted):
 
     Notes
     -----
+    The stationary start (docs/design.md): with a rate, in ``with_replacement`` and
+    ``single_active`` modes, the slot table of an iteration is drawn as a long run would have
+    it at a random item: one slot's streamer drawn in proportion to the weights, the others'
+    uniformly, each with the budget left of an activation met at a random item. So the first
+    ``n_active`` activations begin with part of their budget used. Exact for ``constant`` and
+    ``poisson`` budgets, and ``binomial`` with equal weights; for weighted ``binomial``
+    budgets (which depend on the other slots) a close approximation. Without a rate, and in
+    ``exhaustive`` mode, the slots are filled afresh, by weight.
+
     Infinite in ``with_replacement`` and ``single_active`` modes while any streamer yields
     items; ``exhaustive`` ends after each streamer's single activation. Whenever no streamer
     can produce an item the iteration ends instead of spinning. Random numbers come from a
@@ -226,6 +239,11 @@ class StochasticMux(_Weighted):
         self._weights = check_weights(weights, self.n_streams, name)
         self.prune_empty_streams: bool = prune_empty_streams
 
+    #: Whether an iteration starts from the stationary slot table (with a rate, except in
+    #: exhaustive mode; docs/design.md, "The stationary start"), or from a fresh fill (the
+    #: tests of the refills' laws set it False on an instance, to see refills only).
+    _stationary_start = True
+
     def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
         return StochasticPolicy(
             SlotTable(repr(self), self.streamers, seed),
@@ -236,6 +254,7 @@ class StochasticMux(_Weighted):
             dist=self.dist,
             prune=bool(self.prune_empty_streams),
             resume=resume,
+            stationary=self._stationary_start,
         )
 
     def _shard(self, index: int, count: int) -> BaseMux:

@@ -14,13 +14,14 @@ which no stream can produce an item spins forever.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from ._args import equal_weights, weights_or_uniform
-from ._budgets import BudgetDraws
+from ._budgets import BudgetDraws, residual_budgets
 from ._draws import Uniforms
 from ._loop import NOTHING, Policy
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
@@ -66,6 +67,7 @@ class StochasticPolicy(Policy):
         prune: bool,
         resume: Mapping[str, Any] | None = None,
         draws: EqualSlotDraws | WeightedSlotDraws | None = None,
+        stationary: bool = True,
     ) -> None:
         self.table = table
         n = len(table.streamers)
@@ -94,10 +96,12 @@ class StochasticPolicy(Policy):
         # activation (when all did, the iteration ends instead of spinning).
         self.empty = [False] * n
         self.n_empty = 0
-        if resume is None:
-            self._fill(n_active)
-        else:
+        if resume is not None:
             self._restore(resume)
+        elif rate is not None and mode != "exhaustive" and stationary:
+            self._fill_stationary(n_active, rate, dist)
+        else:
+            self._fill(n_active)
 
     def _fill(self, n_active: int) -> None:
         chosen: list[int] = []
@@ -117,6 +121,42 @@ class StochasticPolicy(Policy):
         total = self.slots.draws.total
         for k, i in enumerate(chosen):
             self.table.open(k, i, self.budget(w[k], total - w[k]))
+
+    def _fill_stationary(self, n_active: int, rate: float, dist: str) -> None:
+        """Fill the slots as a mux that has been running for a long time has them, so that
+        item shares are the long-run shares from the first item (docs/design.md, "The
+        stationary start").
+
+        The slot table at a random item of a long run, up to the order of the slots: slot 0
+        runs a streamer drawn in proportion to its weight, the others streamers drawn
+        uniformly (``single_active``: a uniform set of distinct ones besides slot 0's), and each
+        slot has the budget left of :func:`~pescador.mux._budgets.residual_budgets`. Exact for
+        context-free budget laws (``constant``, ``poisson``, ``binomial`` with equal weights);
+        for weighted ``binomial`` each slot's law is taken in the sampled context.
+        """
+        pool = self.pool
+        assert isinstance(pool, CandidatePool)
+        ids = pool.ids
+        first = pool.propose()  # in proportion to the weights (nothing is excluded yet)
+        rng = self.rng
+        if self.single:
+            m = min(n_active, len(ids)) - 1
+            skip = bisect_left(ids, first)  # ids are sorted
+            rest = [ids[j + (j >= skip)] for j in _uniform_subset(len(ids) - 1, m, rng)]
+        else:
+            picks = (rng.random(n_active - 1) * len(ids)).astype(np.intp)
+            rest = np.asarray(ids)[picks].tolist()
+        chosen = [first, *rest]
+        w = [self.weights[i] for i in chosen]
+        self.slots.start(w)
+        total = self.slots.draws.total
+        w_new = np.array(w)
+        left = residual_budgets(dist, rate, w_new, total - w_new, rng)
+        table = self.table
+        for k, i in enumerate(chosen):
+            if self.single:
+                pool.exclude(i)
+            table.open(k, i, left[k])
 
     def order(self) -> Iterator[int]:
         return self.slots.order()
@@ -240,3 +280,14 @@ class StochasticPolicy(Policy):
         # Loading a stream draws its block again from the block's start: the generator's own
         # position comes last.
         self.rng.bit_generator.state = state["gen"]
+
+
+def _uniform_subset(n: int, m: int, rng: np.random.Generator) -> list[int]:
+    """``m`` distinct numbers of ``0 .. n - 1``, every set equally likely (Floyd's algorithm:
+    O(m), one numpy call)."""
+    chosen: dict[int, None] = {}  # (ordered: the result is a function of the uniforms)
+    us = rng.random(m).tolist()
+    for j, u in zip(range(n - m, n), us, strict=True):
+        t = int(u * (j + 1))
+        chosen[j if t in chosen else t] = None
+    return list(chosen)
