@@ -15,7 +15,7 @@ import numpy as np
 
 from .._seeds import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
 from ..core import Streamer, _Plan
-from ..exceptions import PescadorError
+from ..exceptions import PescadorError, add_note
 from ._args import (
     as_streamer,
     as_streamers,
@@ -25,6 +25,7 @@ from ._args import (
     check_weights,
     weights_or_uniform,
 )
+from ._live import Scheduled, WeightSchedule, as_schedule, unpack_weights
 from ._loop import Policy, _MuxIterator, mux_loop
 from ._policies import ChainPolicy, RoundRobinPolicy, ShuffledPolicy
 from ._slots import SlotTable
@@ -63,9 +64,16 @@ class BaseMux(Streamer):
         """The number of streamers."""
         return len(self.streamers)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
-        """The selection policy of one iteration (resuming from ``resume`` if given)."""
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
+        """The selection policy of one iteration (resuming from ``resume`` if given; a mux
+        that takes weights starts with ``weights`` if given, else those in force)."""
         raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
+
+    def _live_weights(self, weights: Any) -> np.ndarray:
+        """``weights`` checked for a running iteration's ``set_weights``."""
+        raise PescadorError(f"{type(self).__name__} has no weights to change")
 
     def _shape(self) -> dict[str, Any]:
         """What a checkpoint must agree on to resume this mux."""
@@ -75,8 +83,11 @@ class BaseMux(Streamer):
         """The same mux over streamers ``index, index + count, ...`` (a worker's share)."""
         share = copy.copy(self)
         share.streamers = self.streamers[index::count]
-        if isinstance(share, _Weighted) and share._weights is not None:
-            share._weights = share._weights[index::count]
+        if isinstance(share, _Weighted):
+            if share._weights is not None:
+                share._weights = share._weights[index::count]
+            if share._schedule is not None:
+                share._schedule = share._schedule.part(index, count)
         return share
 
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
@@ -86,6 +97,10 @@ class BaseMux(Streamer):
         assert isinstance(activated, BaseMux)
         policy = self._policy(resolve_seed(self.random_state, None), None)
         activated._active_policy = policy
+        return iter(self._loop(policy, None))
+
+    def _loop(self, policy: Policy, resume: Mapping[str, Any] | None) -> Iterable[Any]:
+        """The items of an iteration: the mux loop (and a schedule's changes of weights)."""
         return mux_loop(policy)
 
     # Compatibility views of an activated copy (``with mux as active:``).
@@ -121,10 +136,60 @@ class _Weighted(BaseMux):
     """A mux that takes ``weights``: StochasticMux and ShuffledMux.
 
     ``_weights`` holds the validated weights as given (a float copy; ``None`` for uniform):
-    every draw uses them. :attr:`weights` is pescador 3.0's attribute, normalised.
+    every draw uses them, and ``_schedule`` the :class:`~pescador.mux.WeightSchedule` if the
+    weights are one (``_weights`` are then its first). :attr:`weights` is pescador 3.0's
+    attribute, normalised.
     """
 
     _weights: np.ndarray | None
+    _schedule: WeightSchedule | None = None
+
+    def _set_weights(self, weights: Any) -> None:
+        """The ``weights`` argument: a vector, None, or a schedule (or a plain function)."""
+        name = type(self).__name__
+        schedule = as_schedule(weights)
+        if schedule is not None:
+            try:
+                first = schedule(0)
+            except Exception as exc:
+                add_note(exc, f"raised by the weight schedule of {name}, evaluated at 0")
+                raise
+            self._weights = check_weights(first, self.n_streams, name, "weights(0)")
+        else:
+            self._weights = check_weights(weights, self.n_streams, name)
+        self._schedule = schedule
+
+    def _live_weights(self, weights: Any, what: str = "weights") -> np.ndarray:
+        if self._schedule is not None and what == "weights":
+            raise PescadorError(
+                f"{type(self).__name__}: this iteration follows its weight schedule; change "
+                "the schedule (a new mux) to change the weights"
+            )
+        w = check_weights(weights, self.n_streams, type(self).__name__, what)
+        return weights_or_uniform(w, self.n_streams)
+
+    def _weights_in_force(self, resume: Mapping[str, Any] | None) -> Any:
+        """The weights an iteration resuming from ``resume`` (or starting) has in force."""
+        if resume is not None and "weights" in resume:
+            return unpack_weights(resume["weights"], self.n_streams)
+        schedule = self._schedule
+        if schedule is not None:
+            n = (resume.get("sched", 0) if resume is not None else 0) * schedule.every
+            if n:
+                return self._live_weights(schedule(n), f"weights({n})")
+        return self._weights
+
+    def _loop(self, policy: Policy, resume: Mapping[str, Any] | None) -> Iterable[Any]:
+        loop = mux_loop(policy)
+        schedule = self._schedule
+        if schedule is None:
+            return loop
+
+        def apply(weights: Any, n: int) -> None:
+            policy.set_weights(self._live_weights(weights, f"weights({n})"), record=False)
+
+        k = resume.get("sched", 0) if resume is not None else 0
+        return Scheduled(loop, schedule, apply, k, resume["n"] if resume is not None else 0)
 
     @property
     def weights(self) -> np.ndarray:
@@ -138,7 +203,12 @@ class _Weighted(BaseMux):
 
     @weights.setter
     def weights(self, weights: Any) -> None:
-        self._weights = check_weights(weights, self.n_streams, type(self).__name__)
+        self._set_weights(weights)
+
+    @property
+    def weight_schedule(self) -> WeightSchedule | None:
+        """The :class:`~pescador.mux.WeightSchedule` given as ``weights``, if any."""
+        return self._schedule
 
 
 class StochasticMux(_Weighted):
@@ -161,9 +231,12 @@ class StochasticMux(_Weighted):
     rate : float or None
         Mean number of items per activation (at least 1; > 0 for ``dist='constant'``), or
         ``None`` to run each activation until its streamer ends.
-    weights : array-like, optional
+    weights : array-like, WeightSchedule or callable, optional
         Non-negative, finite, with a positive entry; proportions, normalised internally (the
-        caller's array is not modified). A zero-weight streamer is never activated.
+        caller's array is not modified). A zero-weight streamer is never activated. A
+        :class:`~pescador.WeightSchedule` (or a function of the number of items delivered)
+        changes them as the iteration runs; a running iterator's ``set_weights(vector)`` and
+        ``set_weight(i, w)`` change them from its next draw (not in ``exhaustive`` mode).
     mode : {'with_replacement', 'single_active', 'exhaustive'}
         ``with_replacement``: a streamer may run in several slots at once (``n_active`` may
         exceed the number of streamers). ``single_active``: at most one activation of each
@@ -236,7 +309,12 @@ class StochasticMux(_Weighted):
                 f"streamers={self.n_streams}"
             )
         self.rate: float | None = check_rate(rate, self.dist, name)
-        self._weights = check_weights(weights, self.n_streams, name)
+        self._set_weights(weights)
+        if self._schedule is not None and mode == "exhaustive":
+            raise PescadorError(
+                f"{name}: mode='exhaustive' fixes the activation order at the start: its "
+                "weights cannot follow a schedule"
+            )
         self.prune_empty_streams: bool = prune_empty_streams
 
     #: Whether an iteration starts from the stationary slot table (with a rate, except in
@@ -244,10 +322,20 @@ class StochasticMux(_Weighted):
     #: tests of the refills' laws set it False on an instance, to see refills only).
     _stationary_start = True
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    def _live_weights(self, weights: Any, what: str = "weights") -> np.ndarray:
+        if self.mode == "exhaustive":
+            raise PescadorError(
+                f"{type(self).__name__}: mode='exhaustive' fixes the activation order at the "
+                "start: its weights cannot change while it runs"
+            )
+        return super()._live_weights(weights, what)
+
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         return StochasticPolicy(
             SlotTable(repr(self), self.streamers, seed),
-            weights=self._weights,
+            weights=self._weights_in_force(resume) if weights is None else weights,
             n_active=self.n_active,
             rate=self.rate,
             mode=self.mode,
@@ -288,8 +376,11 @@ class ShuffledMux(_Weighted):
     Parameters
     ----------
     streamers : iterable of streams
-    weights : array-like, optional
-        Non-negative, finite, with a positive entry (integers work); uniform by default.
+    weights : array-like, WeightSchedule or callable, optional
+        Non-negative, finite, with a positive entry (integers work); uniform by default. A
+        :class:`~pescador.WeightSchedule` (or a function of the number of items delivered)
+        changes them as the iteration runs; a running iterator's ``set_weights(vector)`` and
+        ``set_weight(i, w)`` change them from its next draw.
     random_state : None, int, RandomState, Generator or SeedSequence
 
     Examples
@@ -315,10 +406,14 @@ class ShuffledMux(_Weighted):
         super().__init__(streamers, random_state)
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self._weights = check_weights(weights, self.n_streams, type(self).__name__)
+        self._set_weights(weights)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
-        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), self._weights, resume)
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
+        if weights is None:
+            weights = self._weights_in_force(resume)
+        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), weights, resume)
 
 
 class RoundRobinMux(BaseMux):
@@ -357,7 +452,9 @@ class RoundRobinMux(BaseMux):
             mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
         )
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         return RoundRobinPolicy(SlotTable(repr(self), self.streamers, seed), self.mode, resume)
 
     def _shape(self) -> dict[str, Any]:
@@ -412,7 +509,9 @@ class ChainMux(BaseMux):
             return super().__repr__()
         return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         streamers = self.streamers
         name = repr(self)
         source: Callable[[], Iterator[Streamer]]

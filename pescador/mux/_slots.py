@@ -17,7 +17,7 @@ from typing import Any
 from .._seeds import Seed
 from ..core import Streamer, StreamIterator
 from ..exceptions import add_note
-from ._slot_draws import EqualSlotDraws, WeightedSlotDraws
+from ._slot_draws import WeightedSlotDraws
 
 __all__ = ["DrawnSlots", "SlotTable", "Views"]
 
@@ -167,7 +167,7 @@ class DrawnSlots:
 
     __slots__ = ("draws", "n_live", "table")
 
-    def __init__(self, table: SlotTable, draws: EqualSlotDraws | WeightedSlotDraws) -> None:
+    def __init__(self, table: SlotTable, draws: WeightedSlotDraws) -> None:
         self.table = table
         self.draws = draws
         self.n_live = 0

@@ -14,6 +14,7 @@ which no stream can produce an item spins forever.
 
 from __future__ import annotations
 
+import collections
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -23,9 +24,10 @@ import numpy as np
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import BudgetDraws, residual_budgets
 from ._draws import Uniforms
+from ._live import pack_weights
 from ._loop import NOTHING, Policy
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags, unpack_flags
-from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
+from ._slot_draws import WeightedSlotDraws, slot_draws
 from ._slots import DrawnSlots, SlotTable, Views
 
 
@@ -40,6 +42,7 @@ class StochasticPolicy(Policy):
     __slots__ = (
         "budget",
         "budgets",
+        "changed",
         "empty",
         "mode",
         "n_empty",
@@ -52,6 +55,7 @@ class StochasticPolicy(Policy):
         "slots",
         "uniform",
         "uniforms",
+        "values",
         "weights",
     )
 
@@ -66,7 +70,7 @@ class StochasticPolicy(Policy):
         dist: str,
         prune: bool,
         resume: Mapping[str, Any] | None = None,
-        draws: EqualSlotDraws | WeightedSlotDraws | None = None,
+        draws: WeightedSlotDraws | None = None,
         stationary: bool = True,
     ) -> None:
         self.table = table
@@ -96,6 +100,8 @@ class StochasticPolicy(Policy):
         # activation (when all did, the iteration ends instead of spinning).
         self.empty = [False] * n
         self.n_empty = 0
+        self.changed = False  # whether the caller changed the weights (they go in the state)
+        self.values: collections.Counter[float] | None = None  # positive weights: set_weight
         if resume is not None:
             self._restore(resume)
         elif rate is not None and mode != "exhaustive" and stationary:
@@ -229,6 +235,74 @@ class StochasticPolicy(Policy):
                 return True
         return False
 
+    # -- weights that change (pescador.mux._live) --------------------------------------------
+    def set_weights(self, weights: np.ndarray, record: bool = True) -> None:
+        """Every streamer's weight, from the next draw (validated by the caller; not in
+        exhaustive mode). O(n): the candidate pool is built again. ``record``: whether the
+        state holds the weights (not for a schedule's, which are computed again)."""
+        n = len(self.weights)
+        self.weights = weights.tolist()
+        pool = CandidatePool(weights, n, self.rng)
+        for i in np.flatnonzero(self.pruned).tolist():
+            pool.exclude(i)
+        self.pool = pool
+        self.values = None
+        self.changed = self.changed or record
+        w = self.weights
+        self.n_valid = sum(1 for x, p in zip(w, self.pruned, strict=True) if x > 0 and not p)
+        if self.n_empty:
+            self.empty = [e and x > 0 for e, x in zip(self.empty, w, strict=True)]
+            self.n_empty = sum(self.empty)
+        if self.single:  # (the new pool: check out the running streamers)
+            for i in self.table.streamer_ids[: self.slots.n_live]:
+                pool.exclude(i)
+        self._reweigh(equal_weights(weights))
+
+    def set_weight(self, i: int, weight: float) -> None:
+        """Streamer ``i``'s weight, from the next draw (validated by the caller).
+
+        O(log n + n_active): the pool draws from its sum tree from now on (built once, O(n));
+        the live slots that run streamer ``i`` change weight.
+        """
+        old = self.weights[i]
+        if weight == old:
+            return
+        values = self.values
+        if values is None:  # (built once: then equal weights are known in O(1))
+            values = self.values = collections.Counter(w for w in self.weights if w > 0)
+        self.weights[i] = weight
+        pool = self.pool
+        assert isinstance(pool, CandidatePool)
+        table = self.table
+        running = i in table.streamer_ids[: self.slots.n_live]
+        pool.set_weight(i, weight, not self.pruned[i] and not (self.single and running))
+        if old > 0:
+            values[old] -= 1
+            if not values[old]:
+                del values[old]
+        if weight > 0:
+            values[weight] += 1
+        if not self.pruned[i]:
+            self.n_valid += (weight > 0) - (old > 0)
+        if self.empty[i] and not weight:
+            self.empty[i] = False
+            self.n_empty -= 1
+        self.changed = True
+        self._reweigh(len(values) <= 1)
+
+    def _reweigh(self, equal: bool) -> None:
+        """The weights changed: replace the slots whose streamer now weighs 0, and give every
+        live slot its new weight (the draws' way: ``equal``). O(n_active)."""
+        weights = self.weights
+        self.budgets.tabulate = equal or self.budgets.dist == "poisson"
+        table, slots = self.table, self.slots
+        for k in range(slots.n_live - 1, -1, -1):  # (a retired slot takes the last one's place)
+            if not weights[table.streamer_ids[k]]:
+                child = table.children[k]
+                self._replace(k, productive=child is not None and child.items_delivered > 0)
+        n = slots.n_live
+        slots.draws.reweigh([weights[i] for i in table.streamer_ids[:n]], equal)
+
     def views(self) -> Views:
         return self.slots.views()
 
@@ -251,11 +325,16 @@ class StochasticPolicy(Policy):
             state["proposals"] = pool.proposals.state()
         if self.n_empty:
             state["empty"] = pack_flags(self.empty)
+        if self.changed:  # (the caller's weights; a schedule's are computed again)
+            state["weights"] = pack_weights(self.weights)
+        if isinstance(pool, CandidatePool) and not pool.proposing:
+            state["proposing"] = False
         return state
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         n = len(self.weights)
         self.table.opened = state["opened"]
+        self.changed = "weights" in state  # (the weights in force, given to the constructor)
         self.uniforms.load(state["uni"])
         self.budgets.load(state["budgets"])
         self.pruned = unpack_flags(state["pruned"], n)
@@ -274,6 +353,8 @@ class StochasticPolicy(Policy):
                     pool.exclude(entry[0])
             if state["tree"]:
                 pool.use_tree()
+            if state.get("proposing", True) is False:
+                pool.stop_proposing()
             assert pool.proposals is not None
             pool.proposals.load(state["proposals"])
         self.slots.restore(entries, [self.weights[entry[0]] for entry in entries], state["sel"])
