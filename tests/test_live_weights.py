@@ -496,3 +496,73 @@ def test_the_readme_example_of_changing_weights():
     running = namespace["running"]
     np.testing.assert_allclose(running.weights, np.full(1000, 1 / 1000))
     running.close()
+
+
+# --------------------------------------------------------------------------- random scripts
+
+
+def finite(i, n):
+    for k in range(n):
+        yield (i, k)
+
+
+def random_mux(kind, seed):
+    rng = np.random.default_rng(seed)
+    streams = [Streamer(finite, i, n) for i, n in enumerate([0, 3, 7, 50, 2, 11, 0, 30])]
+    weights = [1, 2, 0, 3, 1, 1, 1, 2]
+    if kind == "shuffled":
+        return ShuffledMux(streams, weights=weights, random_state=seed)
+    return StochasticMux(
+        streams,
+        int(rng.integers(1, 5)),
+        [None, 2.5, 4, 9][rng.integers(4)],
+        weights=weights,
+        mode=["with_replacement", "single_active"][rng.integers(2)],
+        dist=["binomial", "constant", "poisson"][rng.integers(3)],
+        prune_empty_streams=bool(rng.integers(2)),
+        random_state=seed,
+    )
+
+
+def random_changes(seed, n):
+    rng = np.random.default_rng(seed + 1000)
+    changes: dict[int, list] = {}
+    for _ in range(int(rng.integers(1, 9))):
+        position = int(rng.integers(0, n))
+        if rng.random() < 0.5:
+            w = rng.choice([0, 0, 1, 2, 0.5, 3.7], size=8)
+            w[3] += not w.any()
+            changes.setdefault(position, []).append(("all", w.tolist()))
+        else:
+            change = ("one", int(rng.integers(8)), float(rng.choice([0, 1, 2.5, 6])))
+            changes.setdefault(position, []).append(change)
+    return changes
+
+
+def scripted(it, changes, start, stop):
+    out = []
+    for position in range(start, stop):
+        for change in changes.get(position, []):
+            try:
+                apply(it, change)
+            except PescadorError as exc:  # (the last positive weight set to 0)
+                out.append(("refused", str(exc)))
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+@pytest.mark.parametrize("kind", ["stochastic", "shuffled"])
+@pytest.mark.parametrize("seed", range(25))
+def test_random_changes_resume_exactly(kind, seed):
+    """Random modes, dists, pruning, empty and finite streamers, random changes (vectors and
+    single weights, zeros included), a checkpoint at a random item: resumed, the same items."""
+    changes = random_changes(seed, 300)
+    full = scripted(random_mux(kind, seed).iterate(), changes, 0, 300)
+    cut = int(np.random.default_rng(seed).integers(0, len(full) + 1))
+    it = random_mux(kind, seed).iterate()
+    head = scripted(it, changes, 0, cut)
+    resumed = random_mux(kind, seed).iterate(state=round_trip(it.state_dict()))
+    assert head + scripted(resumed, changes, cut, 300) == full
