@@ -203,7 +203,7 @@ class _MuxIterator(StreamIterator[Any]):
         value = float(weight)
         if not math.isfinite(value) or value < 0:
             raise PescadorError(f"{mux!r}: weight={weight!r} must be finite and non-negative")
-        mux._live_weights(None)  # (raises if this iteration's weights cannot change)
+        mux._check_live()
         policy = self.policy
         if policy is None:  # not started: change the pending vector
             w = self._in_force().copy()
@@ -228,12 +228,15 @@ class _MuxIterator(StreamIterator[Any]):
         """The weights in force (or those the pass will start with), as given."""
         policy, mux = self.policy, self._mux
         if policy is not None:
-            return np.array(getattr(policy, "weights", None) or mux._live_weights(None))
+            weights = getattr(policy, "weights", None)
+            if weights is None:
+                mux._check_live()  # (raises: no weights)
+            return np.array(weights)
         if self._pending is not None:
             return np.asarray(self._pending)
         in_force = getattr(mux, "_weights_in_force", None)
         if in_force is None:
-            mux._live_weights(None)  # (raises: no weights)
+            mux._check_live()  # (raises: no weights)
         return weights_or_uniform(in_force(self._resume), mux.n_streams)  # type: ignore[misc]
 
     @property

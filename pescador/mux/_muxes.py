@@ -73,6 +73,11 @@ class BaseMux(Streamer):
 
     def _live_weights(self, weights: Any) -> np.ndarray:
         """``weights`` checked for a running iteration's ``set_weights``."""
+        self._check_live()
+        raise AssertionError("unreachable")
+
+    def _check_live(self) -> None:
+        """Raise if an iteration's weights cannot change."""
         raise PescadorError(f"{type(self).__name__} has no weights to change")
 
     def _shape(self) -> dict[str, Any]:
@@ -160,13 +165,17 @@ class _Weighted(BaseMux):
         self._schedule = schedule
 
     def _live_weights(self, weights: Any, what: str = "weights") -> np.ndarray:
-        if self._schedule is not None and what == "weights":
+        if what == "weights":  # (the caller's; not a schedule's)
+            self._check_live()
+        w = check_weights(weights, self.n_streams, type(self).__name__, what)
+        return weights_or_uniform(w, self.n_streams)
+
+    def _check_live(self) -> None:
+        if self._schedule is not None:
             raise PescadorError(
                 f"{type(self).__name__}: this iteration follows its weight schedule; change "
                 "the schedule (a new mux) to change the weights"
             )
-        w = check_weights(weights, self.n_streams, type(self).__name__, what)
-        return weights_or_uniform(w, self.n_streams)
 
     def _weights_in_force(self, resume: Mapping[str, Any] | None) -> Any:
         """The weights an iteration resuming from ``resume`` (or starting) has in force."""
@@ -322,13 +331,13 @@ class StochasticMux(_Weighted):
     #: tests of the refills' laws set it False on an instance, to see refills only).
     _stationary_start = True
 
-    def _live_weights(self, weights: Any, what: str = "weights") -> np.ndarray:
+    def _check_live(self) -> None:
         if self.mode == "exhaustive":
             raise PescadorError(
                 f"{type(self).__name__}: mode='exhaustive' fixes the activation order at the "
                 "start: its weights cannot change while it runs"
             )
-        return super()._live_weights(weights, what)
+        super()._check_live()
 
     def _policy(
         self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None

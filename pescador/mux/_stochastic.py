@@ -288,7 +288,21 @@ class StochasticPolicy(Policy):
             self.empty[i] = False
             self.n_empty -= 1
         self.changed = True
-        self._reweigh(len(values) <= 1)
+        equal = len(values) <= 1
+        draws = self.slots.draws
+        if equal != draws.equal or (equal and running):
+            self._reweigh(equal)  # a new way (or a new common weight): every slot anew
+            return
+        # The same way: the slots that run streamer i change weight (a refill's update, as
+        # canonical), or are refilled if it is now 0. Usually none runs it: nothing to do.
+        streamer_ids = table.streamer_ids
+        for k in range(self.slots.n_live - 1, -1, -1):
+            if streamer_ids[k] == i:
+                if weight:
+                    draws.set(k, weight)
+                else:
+                    child = table.children[k]
+                    self._replace(k, productive=child is not None and child.items_delivered > 0)
 
     def _reweigh(self, equal: bool) -> None:
         """The weights changed: replace the slots whose streamer now weighs 0, and give every
