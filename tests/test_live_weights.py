@@ -566,3 +566,16 @@ def test_random_changes_resume_exactly(kind, seed):
     head = scripted(it, changes, 0, cut)
     resumed = random_mux(kind, seed).iterate(state=round_trip(it.state_dict()))
     assert head + scripted(resumed, changes, cut, 300) == full
+
+
+def test_the_design_documents_example_runs():
+    """docs/design.md, "Weights that change": its code block runs as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "design.md").read_text()
+    section = text.split("### Weights that change", 1)[1].split("\n### ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    namespace: dict[str, object] = {"__name__": "design_example"}
+    exec(compile(code, "docs/design.md", "exec"), namespace)
+    assert namespace["state"]["weights"]
