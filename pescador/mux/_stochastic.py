@@ -248,10 +248,10 @@ class StochasticPolicy(Policy):
         self.pool = pool
         self.values = None
         self.changed = self.changed or record
-        w = self.weights
-        self.n_valid = sum(1 for x, p in zip(w, self.pruned, strict=True) if x > 0 and not p)
+        positive = weights > 0
+        self.n_valid = int(np.count_nonzero(positive & ~np.asarray(self.pruned, dtype=bool)))
         if self.n_empty:
-            self.empty = [e and x > 0 for e, x in zip(self.empty, w, strict=True)]
+            self.empty = (np.asarray(self.empty, dtype=bool) & positive).tolist()
             self.n_empty = sum(self.empty)
         if self.single:  # (the new pool: check out the running streamers)
             for i in self.table.streamer_ids[: self.slots.n_live]:
