@@ -43,6 +43,11 @@ N_MANY = 100_000
 SCALING = f"scaling: per-item time, {N_MANY // 1000}k / 1k streamers"
 CONSTRUCT = f"StochasticMux({N_MANY // 1000}k streamers): construction"
 FIRST_ITEM = f"StochasticMux({N_MANY // 1000}k streamers): iterate() + first item"
+#: Weights that change (ours only: pescador 3.0 has no such thing).
+SET_WEIGHT = f"StochasticMux({N_MANY // 1000}k streamers): set_weight (one streamer)"
+SET_WEIGHTS = f"StochasticMux({N_MANY // 1000}k streamers): set_weights (every streamer)"
+SCHEDULED = "StochasticMux with_replacement binomial weighted, WeightSchedule every 1000"
+LIVE = (SET_WEIGHT, SET_WEIGHTS, SCHEDULED)
 
 
 def stochastic_name(mode: str, dist: str, weighted: bool) -> str:
@@ -62,6 +67,8 @@ TARGETS: dict[str, Target] = {
     "ChainMux exhaustive": {"speedup": 2},
     SCALING: {"at_most": 1.5},
     CONSTRUCT: {"at_most": 1.0},
+    SET_WEIGHT: {"at_most": 1e-4},  # O(log n + n_active): far below a millisecond
+    SET_WEIGHTS: {"at_most": 0.1},  # O(n) once
 }
 
 
@@ -142,10 +149,36 @@ def main() -> None:
 
     if report.ours_only():
         add_scaling(report, streamers, args.time, args.repeat)
+        add_live(report, streamers, args.time, args.repeat)
     else:
-        for name in (SCALING, CONSTRUCT, FIRST_ITEM):
+        for name in (SCALING, CONSTRUCT, FIRST_ITEM, *LIVE):
             report.add(name, lambda: None, "")
     report.emit()
+
+
+def add_live(report: Report, streamers: list[Any], seconds: float, repeat: int) -> None:
+    """Weights that change: one streamer's and every streamer's, on a running iteration of a
+    StochasticMux over 100 000 streamers; the per-item time under a schedule."""
+    if report.wanted(SCHEDULED):
+        weights = random_weights(len(streamers))
+        schedule = pescador.WeightSchedule(lambda n: weights * (1 + (n // 1000) % 2), 1000)
+        mux = pescador.StochasticMux(streamers, N_ACTIVE, RATE, weights=schedule, random_state=0)
+        report.add(SCHEDULED, lambda: best_per_item(Steady(mux), seconds, repeat), "item")
+    if not (report.wanted(SET_WEIGHT) or report.wanted(SET_WEIGHTS)):
+        return
+    many = endless_streamers(N_MANY)
+    weights = random_weights(N_MANY)
+    it = pescador.StochasticMux(many, N_ACTIVE, RATE, weights=weights, random_state=0).iterate()
+    next(it)
+    changes = iter(np.random.default_rng(1).integers(0, N_MANY, 10**6).tolist())
+    it.set_weight(0, 1.0)  # (the first builds the candidates' sum tree, O(n) once)
+
+    def one() -> None:
+        it.set_weight(next(changes), 0.5)
+        next(it)
+
+    report.add(SET_WEIGHT, lambda: best_seconds(one, max(repeat, 20)), "call")
+    report.add(SET_WEIGHTS, lambda: best_seconds(lambda: it.set_weights(weights), repeat), "call")
 
 
 def add_scaling(report: Report, streamers: list[Any], seconds: float, repeat: int) -> None:

@@ -9,7 +9,7 @@ from ._sharding import WorkerInfo, worker_info
 from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
 from .maps import buffer_stream, cache, keras_tuples, tuples
-from .mux import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
+from .mux import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux, WeightSchedule
 from .parallel import ParallelStreamer
 from .version import version as __version__
 
@@ -26,6 +26,7 @@ __all__ = [
     "StochasticMux",
     "StreamIterator",
     "Streamer",
+    "WeightSchedule",
     "WorkerError",
     "WorkerInfo",
     "__version__",

@@ -101,6 +101,38 @@ def _entropy_of_state(state: Any) -> int:
     return int.from_bytes(mixed.tobytes(), "little")
 
 
+def _words(value: Any, out: list[int]) -> None:
+    """The 32-bit words numpy makes of a ``SeedSequence`` entropy (an int, or a sequence or
+    array of them, concatenated), least significant first."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        for v in value:
+            _words(v, out)
+        return
+    x = int(value)
+    out.append(x & 0xFFFFFFFF)
+    x >>= 32
+    while x:
+        out.append(x & 0xFFFFFFFF)
+        x >>= 32
+
+
+def _entropy_of_sequence(entropy: Any) -> int:
+    """A ``SeedSequence``'s entropy as one int (numpy also allows a sequence of ints).
+
+    ``SeedSequence(words)`` and ``SeedSequence(sum(w << 32 * i))`` are the same sequence when the
+    int has the same words: always, except for more than four words ending in zeros (numpy pads
+    its four-word pool with zeros, and mixes longer entropy whole), which are hashed instead.
+    """
+    if isinstance(entropy, (int, np.integer)):
+        return int(entropy)
+    words: list[int] = []
+    _words(entropy, words)
+    if len(words) <= 4 or words[-1]:
+        return sum(w << (32 * i) for i, w in enumerate(words))
+    mixed = np.random.SeedSequence(words).generate_state(8, np.uint32)
+    return int.from_bytes(mixed.tobytes(), "little") | (1 << 256)  # beyond any 8-word int
+
+
 #: The seed a parent hands a child: a Seed, or ``(parent_seed, k)`` for ``parent_seed.child(k)``
 #: (resolved only if the child draws random numbers: most children never do).
 InheritedSeed = Seed | tuple[Seed, int] | None
@@ -125,7 +157,7 @@ def resolve_seed(random_state: RandomStateLike, inherited: InheritedSeed = None)
     if isinstance(random_state, (int, np.integer)):
         return Seed(int(random_state))
     if isinstance(random_state, np.random.SeedSequence):
-        return Seed(int(random_state.entropy), tuple(random_state.spawn_key))  # type: ignore[arg-type]
+        return Seed(_entropy_of_sequence(random_state.entropy), tuple(random_state.spawn_key))
     if isinstance(random_state, np.random.RandomState):
         return Seed(_entropy_of_state(random_state.get_state(legacy=False)))
     assert isinstance(random_state, np.random.Generator)

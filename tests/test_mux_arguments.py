@@ -90,6 +90,13 @@ def test_bad_n_active_rejected(n_active):
     assert repr(n_active) in str(info.value)
 
 
+@pytest.mark.parametrize("n_active", [0, np.int64(0)])
+def test_n_active_zero_says_how_to_migrate(n_active):
+    """pescador 3.0 accepted 0 and produced nothing (docs/compat.md): the error says what to do."""
+    with pytest.raises(PescadorError, match=r"max\(1, n_active\)"):
+        StochasticMux([Streamer("a"), Streamer("b")], n_active, 2)
+
+
 @pytest.mark.parametrize("n_active", [1, 2, np.int64(2), np.int32(1)])
 def test_good_n_active_accepted(n_active):
     mux = StochasticMux([Streamer("ab"), Streamer("cd")], n_active, 2, random_state=0)
@@ -228,3 +235,25 @@ def test_weights_list_unmodified():
     weights = [3, 1]
     StochasticMux([Streamer("a"), Streamer("b")], 1, 2, weights=weights)
     assert weights == [3, 1]
+
+
+# --------------------------------------------------------------------------- mux.weights (3.0)
+
+
+@pytest.mark.parametrize("cls", [StochasticMux, ShuffledMux])
+def test_weights_attribute_is_normalised_as_in_3_0(cls):
+    args = (2, 3) if cls is StochasticMux else ()
+    streams = [Streamer("ab"), Streamer("cd"), Streamer("ef"), Streamer("gh")]
+    mux = cls(streams, *args, weights=[1, 2, 0, 5])
+    assert mux.weights.dtype == np.float64
+    np.testing.assert_allclose(mux.weights, [1 / 8, 2 / 8, 0, 5 / 8])
+    uniform = cls(streams, *args)
+    np.testing.assert_allclose(uniform.weights, [0.25] * 4)
+    assert uniform.weights.sum() == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        mux.weights[0] = 3.0  # read-only: assign a new vector instead
+    mux.weights = [0, 0, 1, 1]
+    np.testing.assert_allclose(mux.weights, [0, 0, 0.5, 0.5])
+    assert set("".join(mux.iterate(max_iter=20))) <= set("efgh")
+    with pytest.raises(PescadorError, match="weights"):
+        mux.weights = [1, -1, 0, 0]

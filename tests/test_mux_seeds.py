@@ -32,6 +32,8 @@ SEEDS = [
     lambda: np.random.RandomState(3),
     lambda: np.random.default_rng(4),
     lambda: np.random.SeedSequence(5),
+    lambda: np.random.SeedSequence([0, 1]),  # entropy as a list, as numpy allows
+    lambda: np.random.SeedSequence(np.array([5, 6, 7, 8, 9, 0])),  # long, ending in zeros
 ]
 
 
@@ -210,3 +212,33 @@ def test_mux_round_trips_through_spawn(seed):
     assert len(child) == 50
     if seed is not None:
         assert child == _run_in_child(mux)
+
+
+# --------------------------------------------------------------------------- SeedSequence
+
+
+@pytest.mark.parametrize(
+    "entropy",
+    [5, [0, 1], (1, 0), np.array([3, 4]), [2**40, 3], [7, 0, 0, 0], list(range(1, 9))],
+    ids=str,
+)
+def test_seed_sequence_is_numpys_own(entropy):
+    """Every SeedSequence works; where an int can hold its entropy, the generators are those of
+    numpy's own sequence (``spawn_key`` extended by the stream number)."""
+    from pescador._seeds import resolve_seed
+
+    seq = np.random.SeedSequence(entropy, spawn_key=(2,))
+    seed = resolve_seed(seq)
+    own = np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy, spawn_key=(2, 0))))
+    assert seed.generator(0).random(4).tolist() == own.random(4).tolist()
+
+
+def test_seed_sequences_with_list_entropy_iterate_and_differ():
+    def run(seq):
+        return take(StochasticMux(sample_streams(), 2, 3, random_state=seq), 40)
+
+    a = run(np.random.SeedSequence([0, 1]))
+    assert a == run(np.random.SeedSequence([0, 1]))  # a recipe that replays
+    assert a != run(np.random.SeedSequence([0, 2]))
+    long = [5, 6, 7, 8, 9, 0]  # hashed: distinct from the sequence without its last zero
+    assert run(np.random.SeedSequence(long)) != run(np.random.SeedSequence(long[:-1]))

@@ -340,7 +340,9 @@ def stochastic(streams, script, resume=None, **options):
 
 def test_stochastic_fills_the_working_set_from_the_pool():
     streams = [FakeStream(name, 9) for name in "abcd"]
-    policy = stochastic(streams, [], n_active=3, rate=4, weights=[1.0, 1.0, 0.0, 2.0])
+    policy = stochastic(
+        streams, [], n_active=3, rate=4, weights=[1.0, 1.0, 0.0, 2.0], stationary=False
+    )
     table = policy.table
     assert sorted(table.streamer_ids) == [0, 1, 3]  # single_active: three different ones
     assert table.left == [4, 4, 4]
@@ -356,9 +358,19 @@ def test_stochastic_order_is_the_draws():
     assert names(mux_loop(policy)) == "".join(running[k] for k in [0, 1, 1, 0, 1])
 
 
+def test_stochastic_stationary_start_fills_with_budgets_partly_used():
+    streams = [FakeStream(name, 9) for name in "abcd"]
+    policy = stochastic(streams, [], n_active=3, rate=4, weights=[1.0, 1.0, 0.0, 2.0])
+    table = policy.table
+    assert sorted(table.streamer_ids) == [0, 1, 3]  # single_active: three different ones
+    assert all(1 <= left <= 4 for left in table.left)  # the rest of a budget of 4
+    assert table.activation_ids == [0, 1, 2]
+    assert policy.slots.draws.w == [[1.0, 1.0, 0.0, 2.0][i] for i in table.streamer_ids]
+
+
 def test_stochastic_spent_budget_opens_a_new_activation():
     a, b = FakeStream("a", 9), FakeStream("b", 9)
-    policy = stochastic([a, b], [], rate=2)
+    policy = stochastic([a, b], [], rate=2, stationary=False)
     table = policy.table
     i = table.streamer_ids[0]
     assert pull(policy, 0) == ("ab"[i], 0, 0)

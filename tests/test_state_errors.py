@@ -456,7 +456,14 @@ def test_the_users_errors_while_resuming_are_not_turned_into_state_errors(monkey
         monkeypatch.setattr(Flaky, "armed", False)
         stream = Streamer(function, 9)
         mux = StochasticMux([stream, Streamer(letters, "b", 9)], 2, 5, random_state=0)
-        states = [state_at(stream, 4), state_at(mux, 8)]
+        # A position where a slot runs the user's streamer past its third item, so that the
+        # resume replays the user's code through the point where it raises.
+        mux_state = next(
+            state
+            for state in (state_at(mux, k) for k in range(1, 200))
+            if any(slot[0] == 0 and slot[3]["n"] >= 3 for slot in state.get("slots", []))
+        )
+        states = [state_at(stream, 4), mux_state]
         monkeypatch.setattr(Flaky, "armed", True)
         for resumed, state in zip([stream, mux], states, strict=True):
             with pytest.raises(TypeError, match=message):

@@ -160,7 +160,9 @@ def test_any_truthy_prune_drops_empty_streamer(prune, mode):
         )
         items = list(mux.iterate(max_iter=300))
         assert items == [1] * 300
-        assert tracker.count(1) == 150  # 150 refills, each a chance to draw streamer 0
+        # 150 refills, each a chance to draw streamer 0 (151 activations if the stationary
+        # start left one item in the first)
+        assert tracker.count(1) in (150, 151)
         assert tracker.count(0) <= 1
 
 
@@ -312,9 +314,10 @@ def test_rate_limited_activation_computes_exactly_its_items(mode, dist):
     assert len(items) == sum(k for _, k in tracker.produced)
     assert all(k >= 1 for _, k in tracker.produced)
     if dist == "constant":
-        # every activation ended by its budget computed exactly ceil(2.5) = 3 items;
-        # only the (at most 3) activations closed by the end of the iteration may be shorter
-        assert sum(k != 3 for _, k in tracker.produced) <= 3
+        # every activation ended by its budget computed exactly ceil(2.5) = 3 items; only
+        # the (at most 3) activations of the stationary start, with a budget partly used up,
+        # and the (at most 3) closed by the end of the iteration may be shorter
+        assert sum(k != 3 for _, k in tracker.produced) <= 6
 
 
 # --------------------------------------------------------------------------- the activated copy

@@ -104,7 +104,7 @@ def test_int_keys_and_mixed_keys():
     [
         ({"x": np.array([object()], dtype=object)}, "objects"),
         ({"x": [1, 2]}, "numpy arrays only"),
-        ({"x": 3.0}, "numpy arrays only"),
+        ({"x": None}, "numpy arrays only"),  # numbers and strings pass: test_zmq_items
         ({"x": np.ma.masked_array([1, 2], [0, 1])}, "numpy arrays only"),
         ({(1, 2): np.ones(1)}, "keys"),
         (3, "dicts of numpy arrays"),

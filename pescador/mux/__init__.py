@@ -15,15 +15,28 @@ charge the slot's budget, and tell the policy when the slot's activation ends. T
 :class:`ChainMux`       each streamer to its end, one after another.
 =================  ===================================================================
 
+Weights that change: a running StochasticMux or ShuffledMux iterator takes new weights from
+the next draw (``it.set_weights(vector)``, ``it.set_weight(i, w)``), and a mux's ``weights``
+may be a :class:`WeightSchedule`, a function of the number of items delivered
+(:mod:`pescador.mux._live`).
+
 Randomness: a mux's ``random_state`` seeds each iteration identically (a seeded mux is a
 recipe that replays); ``None`` takes fresh entropy from numpy's global RNG, or the seed handed
 down by a seeded parent mux, so one seed at the top makes a whole tree reproducible.
 """
 
+from ._live import WeightSchedule
 from ._muxes import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
 
-__all__ = ["BaseMux", "ChainMux", "RoundRobinMux", "ShuffledMux", "StochasticMux"]
+__all__ = [
+    "BaseMux",
+    "ChainMux",
+    "RoundRobinMux",
+    "ShuffledMux",
+    "StochasticMux",
+    "WeightSchedule",
+]
 
-for _public in (BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux):
+for _public in (BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux, WeightSchedule):
     _public.__module__ = __name__  # pickles and reprs name the public module
 del _public

@@ -66,23 +66,28 @@ def as_streamer(item: Any, name: str) -> Streamer:
         raise PescadorError(f"{name} received an item that is not a stream: {item!r}") from exc
 
 
-def check_weights(weights: Any, n_streams: int, name: str) -> np.ndarray | None:
-    """Validate weights; return a float copy (never the caller's array), or None if uniform."""
+def check_weights(
+    weights: Any, n_streams: int, name: str, what: str = "weights"
+) -> np.ndarray | None:
+    """Validate weights; return a float copy (never the caller's array), or None if uniform.
+
+    ``what`` names them in errors (``weights``, or a schedule's ``weights(n)``).
+    """
     if weights is None:
         return None
     try:
         w = np.array(np.atleast_1d(weights), dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise PescadorError(f"{name}: `weights`={weights!r} must be numbers") from exc
+        raise PescadorError(f"{name}: `{what}`={weights!r} must be numbers") from exc
     if w.ndim != 1 or len(w) != n_streams:
         raise PescadorError(
-            f"{name}: `weights` must be the same length as `streamers` ({n_streams}); "
+            f"{name}: `{what}` must be the same length as `streamers` ({n_streams}); "
             f"got {len(w)} weights"
         )
     if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise PescadorError(f"{name}: `weights` must be finite and non-negative; got {weights!r}")
+        raise PescadorError(f"{name}: `{what}` must be finite and non-negative; got {weights!r}")
     if not np.any(w > 0):
-        raise PescadorError(f"{name}: `weights` must contain at least one positive value")
+        raise PescadorError(f"{name}: `{what}` must contain at least one positive value")
     return w
 
 
@@ -96,7 +101,11 @@ def check_choice(value: Any, choices: Sequence[str], what: str, name: str) -> st
 
 def check_n_active(n_active: Any, name: str) -> int:
     if isinstance(n_active, bool) or not isinstance(n_active, (int, np.integer)) or n_active < 1:
-        raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer")
+        hint = ""
+        if isinstance(n_active, (int, np.integer)) and n_active == 0:
+            # pescador 3.0 accepted 0 and produced nothing (docs/compat.md).
+            hint = " (a mux with no active streamer produces nothing: use max(1, n_active))"
+        raise PescadorError(f"{name}: n_active={n_active!r} must be a positive integer{hint}")
     return int(n_active)
 
 

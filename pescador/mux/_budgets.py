@@ -212,3 +212,61 @@ class BudgetDraws:
 
     def load(self, state: list[Any], where: str = "state", path: str = "budgets") -> None:
         self.tabled.load(state, where, path)
+
+
+def residual_budgets(
+    dist: str,
+    rate: float,
+    w_new: np.ndarray,
+    w_others: np.ndarray,
+    rng: np.random.Generator,
+) -> list[int]:
+    """The budgets left in slots of a mux that has been running for a long time.
+
+    Slot ``k`` runs a streamer of weight ``w_new[k]`` among live slots of total weight
+    ``w_others[k]`` besides it; its budgets ``R`` follow the law :meth:`BudgetDraws.draw`
+    gives that context. In the long run the budget left in the slot is ``r`` with probability
+    ``P(R >= r) / E[R]``: the activation the slot holds at a random item is length-biased
+    (``P(R = m) m / E[R]``), since it holds the slot for ``m`` draws of it, and the item is at a
+    uniform position among its ``m`` (docs/design.md, "The stationary start"). Drawn as such:
+    ``R*`` from the length-biased law, then ``r`` uniform in ``1 .. R*``.
+
+    - ``constant``: ``R* = ceil(rate)``.
+    - ``R = 1 + Poisson(lam)`` (``poisson``; ``binomial`` where it falls back to it):
+      ``R* = 1 + Poisson(lam) + Bernoulli(lam / (1 + lam))``, as ``x P(X = x)`` is
+      ``lam P(X + 1 = x)`` for ``X`` Poisson.
+    - ``R = 1 + Binomial(N, q)`` with ``N`` randomly rounded from ``(rate - 1) / q``: ``N``
+      length-biased by ``1 + N q``, then ``R* = 1 + Binomial(N, q)`` with probability
+      ``1 / (1 + N q)``, else ``2 + Binomial(N - 1, q)`` (``x P(X = x) = N q P(Y + 1 = x)`` for
+      ``Y`` binomial ``(N - 1, q)``).
+
+    Numpy draws every slot at once (one call per step, whatever ``len(w_new)``).
+    """
+    n = len(w_new)
+    if dist == "constant":
+        size = np.full(n, math.ceil(rate), dtype=np.int64)
+    else:
+        lam = rate - 1.0
+        size = np.empty(n, dtype=np.int64)
+        p = w_new / (w_others + w_new)  # (every weight is positive)
+        binomial = (p <= BINOMIAL_MAX_P) & (w_others > 0)
+        if dist != "binomial":
+            binomial[:] = False
+        poisson = ~binomial
+        k = int(poisson.sum())
+        if k:
+            size[poisson] = 1 + rng.poisson(lam, k) + (rng.random(k) * (1.0 + lam) < lam)
+        k = n - k
+        if k:
+            q = 1.0 - p[binomial]
+            n_real = lam / q
+            trials = np.floor(n_real)
+            frac = n_real - trials
+            high = frac * (1.0 + (trials + 1.0) * q)  # N = n + 1, length-biased
+            low = (1.0 - frac) * (1.0 + trials * q)
+            trials += rng.random(k) * (high + low) < high
+            biased = rng.random(k) * (1.0 + trials * q) >= 1.0  # probability N q / (1 + N q)
+            x = rng.binomial((trials - biased).astype(np.int64), q) + biased
+            size[binomial] = 1 + x
+    left: list[int] = (1 + (rng.random(n) * size).astype(np.int64)).tolist()
+    return left

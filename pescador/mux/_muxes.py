@@ -15,7 +15,7 @@ import numpy as np
 
 from .._seeds import InheritedSeed, RandomStateLike, Seed, check_random_state, resolve_seed
 from ..core import Streamer, _Plan
-from ..exceptions import PescadorError
+from ..exceptions import PescadorError, add_note
 from ._args import (
     as_streamer,
     as_streamers,
@@ -25,6 +25,7 @@ from ._args import (
     check_weights,
     weights_or_uniform,
 )
+from ._live import Scheduled, WeightSchedule, as_schedule, unpack_weights
 from ._loop import Policy, _MuxIterator, mux_loop
 from ._policies import ChainPolicy, RoundRobinPolicy, ShuffledPolicy
 from ._slots import SlotTable
@@ -63,9 +64,21 @@ class BaseMux(Streamer):
         """The number of streamers."""
         return len(self.streamers)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
-        """The selection policy of one iteration (resuming from ``resume`` if given)."""
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
+        """The selection policy of one iteration (resuming from ``resume`` if given; a mux
+        that takes weights starts with ``weights`` if given, else those in force)."""
         raise PescadorError(f"{type(self).__name__} is abstract: use one of the four muxes")
+
+    def _live_weights(self, weights: Any) -> np.ndarray:
+        """``weights`` checked for a running iteration's ``set_weights``."""
+        self._check_live()
+        raise AssertionError("unreachable")
+
+    def _check_live(self) -> None:
+        """Raise if an iteration's weights cannot change."""
+        raise PescadorError(f"{type(self).__name__} has no weights to change")
 
     def _shape(self) -> dict[str, Any]:
         """What a checkpoint must agree on to resume this mux."""
@@ -75,9 +88,11 @@ class BaseMux(Streamer):
         """The same mux over streamers ``index, index + count, ...`` (a worker's share)."""
         share = copy.copy(self)
         share.streamers = self.streamers[index::count]
-        weights = getattr(self, "weights", None)
-        if weights is not None:
-            share.weights = weights[index::count]  # type: ignore[attr-defined]
+        if isinstance(share, _Weighted):
+            if share._weights is not None:
+                share._weights = share._weights[index::count]
+            if share._schedule is not None:
+                share._schedule = share._schedule.part(index, count)
         return share
 
     def _iterate(self, max_iter: Any, seed: InheritedSeed, counted: bool = True) -> _MuxIterator:
@@ -87,6 +102,10 @@ class BaseMux(Streamer):
         assert isinstance(activated, BaseMux)
         policy = self._policy(resolve_seed(self.random_state, None), None)
         activated._active_policy = policy
+        return iter(self._loop(policy, None))
+
+    def _loop(self, policy: Policy, resume: Mapping[str, Any] | None) -> Iterable[Any]:
+        """The items of an iteration: the mux loop (and a schedule's changes of weights)."""
         return mux_loop(policy)
 
     # Compatibility views of an activated copy (``with mux as active:``).
@@ -118,14 +137,99 @@ class BaseMux(Streamer):
         return policy
 
 
-class StochasticMux(BaseMux):
+class _Weighted(BaseMux):
+    """A mux that takes ``weights``: StochasticMux and ShuffledMux.
+
+    ``_weights`` holds the validated weights as given (a float copy; ``None`` for uniform):
+    every draw uses them, and ``_schedule`` the :class:`~pescador.mux.WeightSchedule` if the
+    weights are one (``_weights`` are then its first). :attr:`weights` is pescador 3.0's
+    attribute, normalised.
+    """
+
+    _weights: np.ndarray | None
+    _schedule: WeightSchedule | None = None
+
+    def _set_weights(self, weights: Any) -> None:
+        """The ``weights`` argument: a vector, None, or a schedule (or a plain function)."""
+        name = type(self).__name__
+        schedule = as_schedule(weights)
+        if schedule is not None:
+            try:
+                first = schedule(0)
+            except Exception as exc:
+                add_note(exc, f"raised by the weight schedule of {name}, evaluated at 0")
+                raise
+            self._weights = check_weights(first, self.n_streams, name, "weights(0)")
+        else:
+            self._weights = check_weights(weights, self.n_streams, name)
+        self._schedule = schedule
+
+    def _live_weights(self, weights: Any, what: str = "weights") -> np.ndarray:
+        if what == "weights":  # (the caller's; not a schedule's)
+            self._check_live()
+        w = check_weights(weights, self.n_streams, type(self).__name__, what)
+        return weights_or_uniform(w, self.n_streams)
+
+    def _check_live(self) -> None:
+        if self._schedule is not None:
+            raise PescadorError(
+                f"{type(self).__name__}: this iteration follows its weight schedule; change "
+                "the schedule (a new mux) to change the weights"
+            )
+
+    def _weights_in_force(self, resume: Mapping[str, Any] | None) -> Any:
+        """The weights an iteration resuming from ``resume`` (or starting) has in force."""
+        if resume is not None and "weights" in resume:
+            return unpack_weights(resume["weights"], self.n_streams)
+        schedule = self._schedule
+        if schedule is not None:
+            n = (resume.get("sched", 0) if resume is not None else 0) * schedule.every
+            if n:
+                return self._live_weights(schedule(n), f"weights({n})")
+        return self._weights
+
+    def _loop(self, policy: Policy, resume: Mapping[str, Any] | None) -> Iterable[Any]:
+        loop = mux_loop(policy)
+        schedule = self._schedule
+        if schedule is None:
+            return loop
+
+        def apply(weights: Any, n: int) -> None:
+            policy.set_weights(self._live_weights(weights, f"weights({n})"), record=False)
+
+        k = resume.get("sched", 0) if resume is not None else 0
+        return Scheduled(loop, schedule, apply, k, resume["n"] if resume is not None else 0)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The weights, normalised to sum to 1 (uniform when ``weights=None``), as in pescador
+        3.0. Read-only: assign a new vector to change the mux's weights (for its later
+        iterations; a running iterator's are changed with its ``set_weights``)."""
+        w = weights_or_uniform(self._weights, self.n_streams)
+        out = w / w.sum()
+        out.flags.writeable = False
+        return out
+
+    @weights.setter
+    def weights(self, weights: Any) -> None:
+        self._set_weights(weights)
+
+    @property
+    def weight_schedule(self) -> WeightSchedule | None:
+        """The :class:`~pescador.mux.WeightSchedule` given as ``weights``, if any."""
+        return self._schedule
+
+
+class StochasticMux(_Weighted):
     """Sample from a bounded, changing set of active streamers.
 
     ``n_active`` slots each run one streamer, drawn with probability proportional to its
     weight among the candidates of the ``mode``, for a random budget of items with mean
     ``rate``; then the slot is refilled. Each item comes from an active slot drawn with
     probability proportional to its streamer's weight. So, with a rate, the long-run share of
-    items from streamer ``i`` is proportional to ``weights[i]``.
+    items from streamer ``i`` is proportional to ``weights[i]``; and an iteration starts with
+    the slots a long run would have (``with_replacement`` and ``single_active``), so that this
+    is the expected share of every item from the first.
 
     Parameters
     ----------
@@ -136,14 +240,19 @@ class StochasticMux(BaseMux):
     rate : float or None
         Mean number of items per activation (at least 1; > 0 for ``dist='constant'``), or
         ``None`` to run each activation until its streamer ends.
-    weights : array-like, optional
+    weights : array-like, WeightSchedule or callable, optional
         Non-negative, finite, with a positive entry; proportions, normalised internally (the
-        caller's array is not modified). A zero-weight streamer is never activated.
+        caller's array is not modified). A zero-weight streamer is never activated. A
+        :class:`~pescador.WeightSchedule` (or a function of the number of items delivered)
+        changes them as the iteration runs; a running iterator's ``set_weights(vector)`` and
+        ``set_weight(i, w)`` change them from its next draw (not in ``exhaustive`` mode).
     mode : {'with_replacement', 'single_active', 'exhaustive'}
         ``with_replacement``: a streamer may run in several slots at once (``n_active`` may
         exceed the number of streamers). ``single_active``: at most one activation of each
         streamer at a time. ``exhaustive``: each streamer is activated once; the mux ends
-        after the last.
+        after the last: each positive-weight streamer is activated exactly once, in a
+        weighted random order, for its budget (or to its end), so its share of the run is its
+        budget's, not its weight's; the weights set the order and the draws among the slots.
     prune_empty_streams : bool
         Drop a streamer for the rest of the iteration when an activation of it yields nothing.
     dist : {'binomial', 'constant', 'poisson'}
@@ -165,6 +274,15 @@ class StochasticMux(BaseMux):
 
     Notes
     -----
+    The stationary start (docs/design.md): with a rate, in ``with_replacement`` and
+    ``single_active`` modes, the slot table of an iteration is drawn as a long run would have
+    it at a random item: one slot's streamer drawn in proportion to the weights, the others'
+    uniformly, each with the budget left of an activation met at a random item. So the first
+    ``n_active`` activations begin with part of their budget used. Exact for ``constant`` and
+    ``poisson`` budgets, and ``binomial`` with equal weights; for weighted ``binomial``
+    budgets (which depend on the other slots) a close approximation. Without a rate, and in
+    ``exhaustive`` mode, the slots are filled afresh, by weight.
+
     Infinite in ``with_replacement`` and ``single_active`` modes while any streamer yields
     items; ``exhaustive`` ends after each streamer's single activation. Whenever no streamer
     can produce an item the iteration ends instead of spinning. Random numbers come from a
@@ -200,26 +318,47 @@ class StochasticMux(BaseMux):
                 f"streamers={self.n_streams}"
             )
         self.rate: float | None = check_rate(rate, self.dist, name)
-        self.weights: np.ndarray | None = check_weights(weights, self.n_streams, name)
+        self._set_weights(weights)
+        if self._schedule is not None and mode == "exhaustive":
+            raise PescadorError(
+                f"{name}: mode='exhaustive' fixes the activation order at the start: its "
+                "weights cannot follow a schedule"
+            )
         self.prune_empty_streams: bool = prune_empty_streams
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    #: Whether an iteration starts from the stationary slot table (with a rate, except in
+    #: exhaustive mode; docs/design.md, "The stationary start"), or from a fresh fill (the
+    #: tests of the refills' laws set it False on an instance, to see refills only).
+    _stationary_start = True
+
+    def _check_live(self) -> None:
+        if self.mode == "exhaustive":
+            raise PescadorError(
+                f"{type(self).__name__}: mode='exhaustive' fixes the activation order at the "
+                "start: its weights cannot change while it runs"
+            )
+        super()._check_live()
+
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         return StochasticPolicy(
             SlotTable(repr(self), self.streamers, seed),
-            weights=self.weights,
+            weights=self._weights_in_force(resume) if weights is None else weights,
             n_active=self.n_active,
             rate=self.rate,
             mode=self.mode,
             dist=self.dist,
             prune=bool(self.prune_empty_streams),
             resume=resume,
+            stationary=self._stationary_start,
         )
 
     def _shard(self, index: int, count: int) -> BaseMux:
         share = super()._shard(index, count)
         assert isinstance(share, StochasticMux)
         # The working set is shared out too, in proportion to the shares' weights.
-        w = weights_or_uniform(self.weights, self.n_streams)
+        w = weights_or_uniform(self._weights, self.n_streams)
         part = float(w[index::count].sum()) / float(w.sum())
         share.n_active = max(1, round(self.n_active * part))
         if share.mode != "with_replacement":
@@ -236,7 +375,7 @@ class StochasticMux(BaseMux):
         }
 
 
-class ShuffledMux(BaseMux):
+class ShuffledMux(_Weighted):
     """Draw each item from one of all the streamers, chosen in proportion to its weight.
 
     Every streamer is active all the time; one that ends is restarted at once, unless it
@@ -246,8 +385,11 @@ class ShuffledMux(BaseMux):
     Parameters
     ----------
     streamers : iterable of streams
-    weights : array-like, optional
-        Non-negative, finite, with a positive entry (integers work); uniform by default.
+    weights : array-like, WeightSchedule or callable, optional
+        Non-negative, finite, with a positive entry (integers work); uniform by default. A
+        :class:`~pescador.WeightSchedule` (or a function of the number of items delivered)
+        changes them as the iteration runs; a running iterator's ``set_weights(vector)`` and
+        ``set_weight(i, w)`` change them from its next draw.
     random_state : None, int, RandomState, Generator or SeedSequence
 
     Examples
@@ -273,10 +415,14 @@ class ShuffledMux(BaseMux):
         super().__init__(streamers, random_state)
         if not self.streamers:
             raise PescadorError("Cannot mux an empty collection")
-        self.weights = check_weights(weights, self.n_streams, type(self).__name__)
+        self._set_weights(weights)
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
-        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), self.weights, resume)
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
+        if weights is None:
+            weights = self._weights_in_force(resume)
+        return ShuffledPolicy(SlotTable(repr(self), self.streamers, seed), weights, resume)
 
 
 class RoundRobinMux(BaseMux):
@@ -315,7 +461,9 @@ class RoundRobinMux(BaseMux):
             mode, ("exhaustive", "cycle", "permuted_cycle"), "mode", type(self).__name__
         )
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         return RoundRobinPolicy(SlotTable(repr(self), self.streamers, seed), self.mode, resume)
 
     def _shape(self) -> dict[str, Any]:
@@ -370,7 +518,9 @@ class ChainMux(BaseMux):
             return super().__repr__()
         return f"{type(self).__name__}({getattr(self.streamers, '__qualname__', '?')})"
 
-    def _policy(self, seed: Seed, resume: Mapping[str, Any] | None = None) -> Policy:
+    def _policy(
+        self, seed: Seed, resume: Mapping[str, Any] | None = None, weights: Any = None
+    ) -> Policy:
         streamers = self.streamers
         name = repr(self)
         source: Callable[[], Iterator[Streamer]]

@@ -24,8 +24,9 @@ from ..core import Streamer
 from ..exceptions import StateError, add_note
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import UNLIMITED
+from ._live import pack_weights
 from ._loop import NOTHING, Policy
-from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
+from ._slot_draws import WeightedSlotDraws, slot_draws
 from ._slots import DrawnSlots, SlotTable, Views, check_slots
 
 
@@ -38,7 +39,7 @@ class ShuffledPolicy(Policy):
     (by default, block-drawn from ``seed.generator(0)``).
     """
 
-    __slots__ = ("slots", "weights")
+    __slots__ = ("changed", "slots", "weights")
 
     def __init__(
         self,
@@ -46,14 +47,16 @@ class ShuffledPolicy(Policy):
         weights: np.ndarray | None,
         resume: Mapping[str, Any] | None = None,
         *,
-        draws: EqualSlotDraws | WeightedSlotDraws | None = None,
+        draws: WeightedSlotDraws | None = None,
     ) -> None:
         self.table = table
         w = weights_or_uniform(weights, len(table.streamers))
         members: list[int] = np.flatnonzero(w > 0).tolist()
         self.weights: list[float] = w.tolist()
+        self.changed = resume is not None and "weights" in resume  # (see set_weights)
         if draws is None:
-            draws = slot_draws(equal_weights(w), table.seed.generator(0), len(members))
+            capacity = len(members) if resume is None else resume.get("cap", len(members))
+            draws = slot_draws(equal_weights(w), table.seed.generator(0), capacity)
         self.slots = slots = DrawnSlots(table, draws)
         if resume is None:
             slots.start([self.weights[i] for i in members])
@@ -105,11 +108,54 @@ class ShuffledPolicy(Policy):
         return streams, weights, counts, list(range(n))
 
     def state(self) -> dict[str, Any]:
-        return {
+        state = {
             "opened": self.table.opened,
             "slots": self.slots.entries(),
             "sel": self.slots.draws.state(),
         }
+        if self.changed:  # (the caller's weights; a schedule's are computed again)
+            state["weights"] = pack_weights(self.weights)
+        capacity = getattr(self.slots.draws, "capacity", None)
+        if capacity is not None and capacity != sum(w > 0 for w in self.weights):
+            state["cap"] = capacity  # grown by a change of weights
+        return state
+
+    # -- weights that change (pescador.mux._live) --------------------------------------------
+    def set_weights(self, weights: np.ndarray, record: bool = True) -> None:
+        """Every streamer's weight, from the next draw (validated by the caller): O(n).
+
+        A streamer whose weight becomes 0 has its slot retired (its activation closed); one
+        whose weight becomes positive gets a slot, with a new activation, unless it had been
+        dropped for yielding nothing (a positive weight and no slot).
+        """
+        old, new = self.weights, weights.tolist()
+        self.weights = new
+        self.changed = self.changed or record
+        table, slots = self.table, self.slots
+        n_live = slots.n_live
+        live = set(table.streamer_ids[:n_live])
+        opening = [i for i, (a, b) in enumerate(zip(old, new, strict=True)) if b > 0 and not a]
+        for i in opening:  # (before any slot retires: the draws never stop on the way)
+            if i not in live:
+                k = slots.n_live
+                table.reserve(k + 1)
+                table.open(k, i, UNLIMITED)
+                slots.n_live = k + 1
+        for k in range(slots.n_live - 1, -1, -1):  # (a retired slot takes the last one's place)
+            if not new[table.streamer_ids[k]]:
+                slots.retire(k)
+        draws = slots.draws
+        draws.capacity = max(draws.capacity, slots.n_live)
+        n = slots.n_live
+        if n:
+            draws.reweigh([new[i] for i in table.streamer_ids[:n]], equal_weights(weights))
+
+    def set_weight(self, i: int, weight: float) -> None:
+        """Streamer ``i``'s weight, from the next draw: as :meth:`set_weights` (O(n): the
+        slots' draws keep their exact sums)."""
+        weights = np.array(self.weights)
+        weights[i] = weight
+        self.set_weights(weights)
 
 
 class RoundRobinPolicy(Policy):

@@ -79,6 +79,7 @@ class CandidatePool:
         "ids",
         "proposals",
         "propose",
+        "proposing",
         "total",
         "tree",
         "weights",
@@ -114,6 +115,7 @@ class CandidatePool:
         # whole block of uniforms to streamers at once). A proposal that is excluded must be
         # rejected, and draw() used instead: an accepted one is drawn as draw() would.
         self.proposals: Mapped | None = None
+        self.proposing = True  # until a weight changes (set_weight)
         if gen is not None:
             if cum is None:
                 self.proposals = Mapped(gen, partial(_pick, ids, len(ids)))
@@ -146,7 +148,32 @@ class CandidatePool:
     def use_tree(self) -> None:
         """Switch to exact draws from a sum tree over the current candidates."""
         if self.tree is None:
-            self.tree = SumTree(self.weights, [not x for x in self.excluded])
+            n = len(self.weights)
+            self.tree = SumTree(self.weights, [not x for x in self.excluded[:n]])
+
+    def stop_proposing(self) -> None:
+        """Draw from the sum tree only: :attr:`propose` gives a sentinel that is excluded, so
+        every draw is :meth:`draw`'s (the proposals' table has the weights the pool was built
+        with)."""
+        if self.proposing:
+            self.use_tree()
+            n = len(self.weights)
+            self.excluded.append(True)  # [n]: the sentinel
+            self.propose = repeat(n).__next__
+            self.proposing = False
+
+    def set_weight(self, i: int, weight: float, available: bool) -> None:
+        """Streamer ``i`` now weighs ``weight``; ``available``: neither pruned nor checked out
+        (a candidate if its weight is positive). O(log n); the pool stops proposing."""
+        self.stop_proposing()
+        tree = self.tree
+        assert tree is not None
+        self.weights[i] = tree.weights[i] = weight
+        candidate = available and weight > 0
+        if candidate == self.excluded[i]:
+            self.count += 1 if candidate else -1
+        self.excluded[i] = not candidate
+        tree.set(i, weight if candidate else 0.0)
 
     def exclude(self, i: int) -> None:
         """Take streamer ``i`` out of the candidates (checked out, or pruned)."""

@@ -18,48 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._draws import Mapped, Uniforms, indices
-
-
-class EqualSlotDraws(Mapped):
-    """The live slots of a mux whose streamers all weigh the same: a uniform index each.
-
-    Keeps the slots' weights ``w`` (all equal) and their ``total``, like
-    :class:`WeightedSlotDraws`.
-
-    Reference, the slot of one draw from the uniforms ``us``, for the live weights ``w``::
-
-        def equal_slot(us, w):
-            return int(next(us) * len(w))
-    """
-
-    __slots__ = ("total", "w")
-
-    def __init__(self, gen: np.random.Generator) -> None:
-        super().__init__(gen, indices(0))
-        self.w: list[float] = []
-        self.total = 0.0
-
-    def reset(self, weights: list[float]) -> None:
-        """The live slots' weights, in slot order."""
-        self.w = weights
-        self._count()
-
-    def set(self, k: int, weight: float) -> None:
-        self.w[k] = weight
-
-    def remove(self, k: int) -> None:
-        """Slot ``k`` dies: the last slot takes its place."""
-        w = self.w
-        w[k] = w[-1]
-        w.pop()
-        self._count()
-
-    def _count(self) -> None:
-        w = self.w
-        self.total = w[0] * len(w) if w else 0.0
-        self.remap(indices(len(w)))
-
+from ._draws import Uniforms
 
 #: Thinning is used while it takes at most this many trials per draw on average.
 MAX_TRIALS = 4.0
@@ -68,8 +27,10 @@ MAX_TRIALS = 4.0
 class WeightedSlotDraws(Uniforms):
     """The live slots of a mux, drawn in proportion to their weights, one uniform per trial.
 
-    ``capacity`` bounds the number of slots (the mux's ``n_active``). Two exact ways, chosen
-    by the live weights:
+    ``capacity`` bounds the number of slots (the mux's ``n_active``). With ``equal`` (every
+    streamer of the mux weighs the same, which its policy knows: :meth:`reweigh`), a draw is
+    a uniform index, ``int(u * n_live)``, mapped a block at a time by numpy (the stream is a
+    list iterator). Otherwise two exact ways, chosen by the live weights:
 
     - **thinning**, while the weights are even enough (at most :data:`MAX_TRIALS` trials per
       draw on average): a trial proposes slot ``j = int(u * capacity)`` and accepts it if the
@@ -98,10 +59,11 @@ class WeightedSlotDraws(Uniforms):
             return bisect.bisect_right(cum, next(us) * total)
     """
 
-    __slots__ = ("_frac", "accept", "capacity", "cum", "thinning", "top", "total", "w")
+    __slots__ = ("_frac", "accept", "capacity", "cum", "equal", "thinning", "top", "total", "w")
 
-    def __init__(self, gen: np.random.Generator, capacity: int) -> None:
+    def __init__(self, gen: np.random.Generator, capacity: int, equal: bool = False) -> None:
         self.capacity = capacity
+        self.equal = equal
         self.w: list[float] = []
         self.total = 0.0
         self.top = 0.0
@@ -130,6 +92,8 @@ class WeightedSlotDraws(Uniforms):
             cum[-1] = math.inf  # u * total may round up to total: the last slot takes it
 
     def _map(self, raw: np.ndarray) -> list[Any]:
+        if self.equal:
+            return (raw * len(self.w)).astype(np.intp).tolist()
         if not self.thinning:
             return raw.tolist()
         v = raw * self.capacity
@@ -138,6 +102,8 @@ class WeightedSlotDraws(Uniforms):
         return j.tolist()
 
     def _segment_at(self, block: Iterator[Any], position: int) -> Iterator[Any]:
+        if self.equal:
+            return block
         if not self.thinning:
             return map(bisect_right, repeat(self.cum), map(mul, block, repeat(self.total)))
         frac = iter(self._frac)
@@ -153,6 +119,8 @@ class WeightedSlotDraws(Uniforms):
         w = self.w
         old = w[k]
         w[k] = weight
+        if self.equal:  # (the same weight: every streamer has it)
+            return
         # sum(): left to right over the live slots, never adjusted by differences.
         self.total = sum(w)
         top = self.top
@@ -172,14 +140,41 @@ class WeightedSlotDraws(Uniforms):
         w = self.w
         w[k] = w[-1]
         w.pop()
+        if self.equal:
+            self._count()
+            return
         self.total = sum(w)
         self._update(k)
 
     def reset(self, weights: list[float]) -> None:
         """The live slots' weights, in slot order (at most ``capacity``)."""
         self.w = weights
+        if self.equal:
+            self._count()
+            return
         self.total = sum(weights)
         self._update(0)
+
+    def reweigh(self, weights: list[float], equal: bool) -> None:
+        """New weights for every live slot (the mux's weights changed), and whether every
+        streamer of the mux now weighs the same: the way, its table and the rest of the block
+        made afresh, as :meth:`reset` makes them (draws stay canonical)."""
+        self.equal = equal
+        self.w = weights
+        if equal:
+            self._count()
+            return
+        self.total = sum(weights)
+        self.top = max(weights, default=0.0)
+        self.thinning = self.total * MAX_TRIALS >= self.capacity * self.top
+        self._tables(0)
+        self._switch(remap=True)
+
+    def _count(self) -> None:
+        """Equal weights: the total, and the rest of the block mapped for the live count."""
+        w = self.w
+        self.total = w[0] * len(w) if w else 0.0
+        self._switch(remap=True)
 
     def _update(self, k: int) -> None:
         """The weights changed from slot ``k`` on: update the way, its table and the stream."""
@@ -199,11 +194,26 @@ class WeightedSlotDraws(Uniforms):
             self._switch()  # bisection: the scale, the total, changed
 
 
-def slot_draws(
-    equal: bool, gen: np.random.Generator, capacity: int
-) -> EqualSlotDraws | WeightedSlotDraws:
+class EqualSlotDraws(WeightedSlotDraws):
+    """The live slots of a mux whose streamers all weigh the same: a uniform index each (the
+    ``equal`` way of :class:`WeightedSlotDraws`, which it stays in unless told otherwise).
+
+    Reference, the slot of one draw from the uniforms ``us``, for the live weights ``w``::
+
+        def equal_slot(us, w):
+            return int(next(us) * len(w))
+    """
+
+    __slots__ = ()
+
+    def __init__(self, gen: np.random.Generator, capacity: int = 0) -> None:
+        super().__init__(gen, capacity, equal=True)
+
+
+def slot_draws(equal: bool, gen: np.random.Generator, capacity: int) -> WeightedSlotDraws:
     """The draws of a mux's live slots: equal weights need no thinning nor bisection.
 
-    ``capacity`` bounds the number of live slots (used by weighted draws only).
+    ``capacity`` bounds the number of live slots (used by weighted draws only). The mux's
+    weights may change later: :meth:`WeightedSlotDraws.reweigh`.
     """
-    return EqualSlotDraws(gen) if equal else WeightedSlotDraws(gen, capacity)
+    return EqualSlotDraws(gen, capacity) if equal else WeightedSlotDraws(gen, capacity)

@@ -19,7 +19,7 @@ from .._state import MAX_COUNT, fail, field, integer, mapping, sequence, within
 from ..core import Streamer, StreamIterator
 from ..exceptions import StateError, add_note
 from ._budgets import UNLIMITED
-from ._slot_draws import EqualSlotDraws, WeightedSlotDraws
+from ._slot_draws import WeightedSlotDraws
 
 __all__ = ["DrawnSlots", "SlotTable", "Views", "check_slots"]
 
@@ -232,7 +232,7 @@ class DrawnSlots:
 
     __slots__ = ("draws", "n_live", "table")
 
-    def __init__(self, table: SlotTable, draws: EqualSlotDraws | WeightedSlotDraws) -> None:
+    def __init__(self, table: SlotTable, draws: WeightedSlotDraws) -> None:
         self.table = table
         self.draws = draws
         self.n_live = 0

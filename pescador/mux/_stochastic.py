@@ -14,6 +14,8 @@ which no stream can produce an item spins forever.
 
 from __future__ import annotations
 
+import collections
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -21,11 +23,12 @@ import numpy as np
 
 from .. import _state
 from ._args import equal_weights, weights_or_uniform
-from ._budgets import BudgetDraws
+from ._budgets import BudgetDraws, residual_budgets
 from ._draws import Uniforms
+from ._live import pack_weights
 from ._loop import NOTHING, Policy
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags
-from ._slot_draws import EqualSlotDraws, WeightedSlotDraws, slot_draws
+from ._slot_draws import WeightedSlotDraws, slot_draws
 from ._slots import DrawnSlots, SlotTable, Views, check_slots
 
 
@@ -40,6 +43,7 @@ class StochasticPolicy(Policy):
     __slots__ = (
         "budget",
         "budgets",
+        "changed",
         "empty",
         "mode",
         "n_empty",
@@ -52,6 +56,7 @@ class StochasticPolicy(Policy):
         "slots",
         "uniform",
         "uniforms",
+        "values",
         "weights",
     )
 
@@ -66,7 +71,8 @@ class StochasticPolicy(Policy):
         dist: str,
         prune: bool,
         resume: Mapping[str, Any] | None = None,
-        draws: EqualSlotDraws | WeightedSlotDraws | None = None,
+        draws: WeightedSlotDraws | None = None,
+        stationary: bool = True,
     ) -> None:
         self.table = table
         n = len(table.streamers)
@@ -95,10 +101,14 @@ class StochasticPolicy(Policy):
         # activation (when all did, the iteration ends instead of spinning).
         self.empty = [False] * n
         self.n_empty = 0
-        if resume is None:
-            self._fill(n_active)
-        else:
+        self.changed = False  # whether the caller changed the weights (they go in the state)
+        self.values: collections.Counter[float] | None = None  # positive weights: set_weight
+        if resume is not None:
             self._restore(resume, n_active)
+        elif rate is not None and mode != "exhaustive" and stationary:
+            self._fill_stationary(n_active, rate, dist)
+        else:
+            self._fill(n_active)
 
     def _fill(self, n_active: int) -> None:
         chosen: list[int] = []
@@ -118,6 +128,42 @@ class StochasticPolicy(Policy):
         total = self.slots.draws.total
         for k, i in enumerate(chosen):
             self.table.open(k, i, self.budget(w[k], total - w[k]))
+
+    def _fill_stationary(self, n_active: int, rate: float, dist: str) -> None:
+        """Fill the slots as a mux that has been running for a long time has them, so that
+        item shares are the long-run shares from the first item (docs/design.md, "The
+        stationary start").
+
+        The slot table at a random item of a long run, up to the order of the slots: slot 0
+        runs a streamer drawn in proportion to its weight, the others streamers drawn
+        uniformly (``single_active``: a uniform set of distinct ones besides slot 0's), and each
+        slot has the budget left of :func:`~pescador.mux._budgets.residual_budgets`. Exact for
+        context-free budget laws (``constant``, ``poisson``, ``binomial`` with equal weights);
+        for weighted ``binomial`` each slot's law is taken in the sampled context.
+        """
+        pool = self.pool
+        assert isinstance(pool, CandidatePool)
+        ids = pool.ids
+        first = pool.propose()  # in proportion to the weights (nothing is excluded yet)
+        rng = self.rng
+        if self.single:
+            m = min(n_active, len(ids)) - 1
+            skip = bisect_left(ids, first)  # ids are sorted
+            rest = [ids[j + (j >= skip)] for j in _uniform_subset(len(ids) - 1, m, rng)]
+        else:
+            picks = (rng.random(n_active - 1) * len(ids)).astype(np.intp)
+            rest = np.asarray(ids)[picks].tolist()
+        chosen = [first, *rest]
+        w = [self.weights[i] for i in chosen]
+        self.slots.start(w)
+        total = self.slots.draws.total
+        w_new = np.array(w)
+        left = residual_budgets(dist, rate, w_new, total - w_new, rng)
+        table = self.table
+        for k, i in enumerate(chosen):
+            if self.single:
+                pool.exclude(i)
+            table.open(k, i, left[k])
 
     def order(self) -> Iterator[int]:
         return self.slots.order()
@@ -190,6 +236,88 @@ class StochasticPolicy(Policy):
                 return True
         return False
 
+    # -- weights that change (pescador.mux._live) --------------------------------------------
+    def set_weights(self, weights: np.ndarray, record: bool = True) -> None:
+        """Every streamer's weight, from the next draw (validated by the caller; not in
+        exhaustive mode). O(n): the candidate pool is built again. ``record``: whether the
+        state holds the weights (not for a schedule's, which are computed again)."""
+        n = len(self.weights)
+        self.weights = weights.tolist()
+        pool = CandidatePool(weights, n, self.rng)
+        for i in np.flatnonzero(self.pruned).tolist():
+            pool.exclude(i)
+        self.pool = pool
+        self.values = None
+        self.changed = self.changed or record
+        positive = weights > 0
+        self.n_valid = int(np.count_nonzero(positive & ~np.asarray(self.pruned, dtype=bool)))
+        if self.n_empty:
+            self.empty = (np.asarray(self.empty, dtype=bool) & positive).tolist()
+            self.n_empty = sum(self.empty)
+        if self.single:  # (the new pool: check out the running streamers)
+            for i in self.table.streamer_ids[: self.slots.n_live]:
+                pool.exclude(i)
+        self._reweigh(equal_weights(weights))
+
+    def set_weight(self, i: int, weight: float) -> None:
+        """Streamer ``i``'s weight, from the next draw (validated by the caller).
+
+        O(log n + n_active): the pool draws from its sum tree from now on (built once, O(n));
+        the live slots that run streamer ``i`` change weight.
+        """
+        old = self.weights[i]
+        if weight == old:
+            return
+        values = self.values
+        if values is None:  # (built once: then equal weights are known in O(1))
+            values = self.values = collections.Counter(w for w in self.weights if w > 0)
+        self.weights[i] = weight
+        pool = self.pool
+        assert isinstance(pool, CandidatePool)
+        table = self.table
+        running = i in table.streamer_ids[: self.slots.n_live]
+        pool.set_weight(i, weight, not self.pruned[i] and not (self.single and running))
+        if old > 0:
+            values[old] -= 1
+            if not values[old]:
+                del values[old]
+        if weight > 0:
+            values[weight] += 1
+        if not self.pruned[i]:
+            self.n_valid += (weight > 0) - (old > 0)
+        if self.empty[i] and not weight:
+            self.empty[i] = False
+            self.n_empty -= 1
+        self.changed = True
+        equal = len(values) <= 1
+        draws = self.slots.draws
+        if equal != draws.equal or (equal and running):
+            self._reweigh(equal)  # a new way (or a new common weight): every slot anew
+            return
+        # The same way: the slots that run streamer i change weight (a refill's update, as
+        # canonical), or are refilled if it is now 0. Usually none runs it: nothing to do.
+        streamer_ids = table.streamer_ids
+        for k in range(self.slots.n_live - 1, -1, -1):
+            if streamer_ids[k] == i:
+                if weight:
+                    draws.set(k, weight)
+                else:
+                    child = table.children[k]
+                    self._replace(k, productive=child is not None and child.items_delivered > 0)
+
+    def _reweigh(self, equal: bool) -> None:
+        """The weights changed: replace the slots whose streamer now weighs 0, and give every
+        live slot its new weight (the draws' way: ``equal``). O(n_active)."""
+        weights = self.weights
+        self.budgets.tabulate = equal or self.budgets.dist == "poisson"
+        table, slots = self.table, self.slots
+        for k in range(slots.n_live - 1, -1, -1):  # (a retired slot takes the last one's place)
+            if not weights[table.streamer_ids[k]]:
+                child = table.children[k]
+                self._replace(k, productive=child is not None and child.items_delivered > 0)
+        n = slots.n_live
+        slots.draws.reweigh([weights[i] for i in table.streamer_ids[:n]], equal)
+
     def views(self) -> Views:
         return self.slots.views()
 
@@ -212,6 +340,10 @@ class StochasticPolicy(Policy):
             state["proposals"] = pool.proposals.state()
         if self.n_empty:
             state["empty"] = pack_flags(self.empty)
+        if self.changed:  # (the caller's weights; a schedule's are computed again)
+            state["weights"] = pack_weights(self.weights)
+        if isinstance(pool, CandidatePool) and not pool.proposing:
+            state["proposing"] = False
         return state
 
     def _restore(self, state: Mapping[str, Any], n_active: int) -> None:
@@ -239,6 +371,7 @@ class StochasticPolicy(Policy):
         ):
             _state.field(state, key, where)
         self.table.opened = state["opened"]
+        self.changed = "weights" in state  # (the weights in force, given to the constructor)
         self.uniforms.load(state["uni"], where, "uni")
         self.budgets.load(state["budgets"], where, "budgets")
         self.pruned = pruned
@@ -255,6 +388,8 @@ class StochasticPolicy(Policy):
                     pool.exclude(entry[0])
             if tree:
                 pool.use_tree()
+            if state.get("proposing", True) is False:
+                pool.stop_proposing()
             assert pool.proposals is not None
             pool.proposals.load(state["proposals"], where, "proposals")
         weights = [self.weights[entry[0]] for entry in entries]
@@ -262,3 +397,14 @@ class StochasticPolicy(Policy):
         # Loading a stream draws its block again from the block's start: the generator's own
         # position comes last.
         _state.generator_state(self.rng, state["gen"], where, "gen")
+
+
+def _uniform_subset(n: int, m: int, rng: np.random.Generator) -> list[int]:
+    """``m`` distinct numbers of ``0 .. n - 1``, every set equally likely (Floyd's algorithm:
+    O(m), one numpy call)."""
+    chosen: dict[int, None] = {}  # (ordered: the result is a function of the uniforms)
+    us = rng.random(m).tolist()
+    for j, u in zip(range(n - m, n), us, strict=True):
+        t = int(u * (j + 1))
+        chosen[j if t in chosen else t] = None
+    return list(chosen)

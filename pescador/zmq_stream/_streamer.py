@@ -177,9 +177,11 @@ class ZMQStreamer(Streamer):
     ----------
     streamer : Streamer, mux or callable
         The stream to run. Items must be dicts (keys ``str`` or ``int``) of numpy arrays of
-        any non-object dtype. An iterable that is not a Streamer is wrapped in one. Under the
-        ``spawn`` and ``forkserver`` start methods it is pickled to the worker, so its
-        functions must be importable (module-level).
+        any non-object dtype; a numpy scalar arrives as a 0-d array, and Python numbers and
+        strings (``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``) arrive as
+        they are, as through ParallelStreamer. An iterable that is not a Streamer is wrapped
+        in one. Under the ``spawn`` and ``forkserver`` start methods it is pickled to the
+        worker, so its functions must be importable (module-level).
     min_port, max_port, max_tries : int
         The TCP port is drawn at random from ``[min_port, max_port)`` on 127.0.0.1, up to
         ``max_tries`` times (ignored with ``transport="ipc"``).

@@ -59,9 +59,14 @@ class WorkerDataError(WorkerError, DataError):
     __module__ = "pescador.zmq_stream"
 
 
-def checked(data: Any) -> dict[Any, np.ndarray]:
-    """``data`` as a dict of plain numpy arrays in sorted key order, or a :class:`DataError`
-    that says why it cannot be one."""
+#: Values that travel as they are (pickled with the message, as through ParallelStreamer).
+_VALUES = (bool, int, float, complex, str, bytes)
+
+
+def checked(data: Any, values: bool = True) -> dict[Any, Any]:
+    """``data`` as a dict in sorted key order of plain numpy arrays (a numpy scalar as a 0-d
+    array) and, if ``values``, Python numbers and strings; or a :class:`DataError` that says
+    why it cannot be one."""
     if not isinstance(data, dict):
         raise DataError(
             f"ZMQStreamer sends dicts of numpy arrays; got an item of type {type(data).__name__}"
@@ -71,25 +76,35 @@ def checked(data: Any) -> dict[Any, np.ndarray]:
     except TypeError:  # keys of mixed types: keep the producer's order
         keys = list(data)
     plain = type(data) is dict
+    out = {}
     for key in keys:
         value = data[key]
         if not isinstance(key, (str, int)):
             raise DataError(f"ZMQStreamer sends str or int keys; got the key {key!r}")
         if type(value) is not np.ndarray:
-            if not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
-                raise DataError(
-                    f"ZMQStreamer sends numpy arrays only; item[{key!r}] is a "
-                    f"{type(value).__name__} (wrap scalars and lists with np.asarray)"
-                )
             plain = False
+            if isinstance(value, np.generic):  # np.float32(label): a 0-d array, as 3.0 code reads
+                value = np.asarray(value)
+            elif values and type(value) in _VALUES:
+                out[key] = value
+                continue
+            elif not isinstance(value, np.ndarray) or isinstance(value, np.ma.MaskedArray):
+                also = ", numbers and strings" if values else ""
+                raise DataError(
+                    f"ZMQStreamer sends numpy arrays only (and numpy scalars{also}); "
+                    f"item[{key!r}] is a {type(value).__name__} (wrap lists with np.asarray)"
+                )
+            else:
+                value = value.view(np.ndarray)
         if value.dtype.hasobject:
             raise DataError(
                 f"item[{key!r}] has dtype {value.dtype}: arrays holding Python objects cannot "
                 "be sent to another process (convert them to a fixed-width dtype)"
             )
+        out[key] = value
     if plain and keys == list(data):
         return data
-    return {key: data[key].view(np.ndarray) for key in keys}
+    return out
 
 
 class ItemEncoder:
@@ -97,7 +112,9 @@ class ItemEncoder:
 
     def __init__(self, chunks: _transport.ChunkFiles | None) -> None:
         self.encoder = _transport.Encoder(chunks)
-        #: The layouts already checked: an item that has one is a dict of arrays, keys sorted.
+        #: The layouts already checked: an item that has one is a dict of arrays, keys sorted
+        #: (items with other values are checked every time: a layout does not tell a number
+        #: from a list, nor a numpy scalar to convert).
         self.checked: set[int] = set()
 
     def encode(
@@ -109,7 +126,7 @@ class ItemEncoder:
         if split is None or split[0].lid not in self.checked:
             split = encoder.split(checked(data))
             assert split is not None
-            if split[0].lid >= 0:
+            if split[0].lid >= 0 and not split[2]:
                 self.checked.add(split[0].lid)
         layout = split[0]
         body = None
@@ -157,7 +174,9 @@ def zmq_send_data(
     socket : zmq.Socket
         Where to send.
     data : dict
-        Keys ``str`` or ``int``; values numpy arrays of any non-object dtype and layout.
+        Keys ``str`` or ``int``; values numpy arrays of any non-object dtype and layout, or
+        numpy scalars (sent as 0-d arrays). Nothing is pickled: Python numbers and strings are
+        refused (wrap them with ``np.asarray``).
     flags, copy, track
         As for ``socket.send_multipart``; ``copy=False`` sends the arrays without copying
         them (do not modify them until the message is sent).
@@ -172,7 +191,7 @@ def zmq_send_data(
     DataError
         If ``data`` is not a dict of numpy arrays.
     """
-    split = _LAYOUTS.split(checked(data))
+    split = _LAYOUTS.split(checked(data, values=False))
     assert split is not None
     layout, arrays, _ = split
     frames = [ITEM + _transport.layout_json(layout)]
