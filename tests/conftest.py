@@ -182,10 +182,9 @@ def random_streams(k=7):
 
 
 # --------------------------------------------------------------------------- user iterators
-class Seekable:
-    """A user iterator with the state protocol: it resumes without replaying anything."""
-
-    produced = 0  # items computed, by every instance (to see that resume is O(1))
+class Counting:
+    """A user's iterator over ``item(0) .. item(n - 1)``, at position ``i``: the base of the
+    sources below and in the state tests, which add the state protocol their own way."""
 
     def __init__(self, n):
         self.n = n
@@ -197,9 +196,21 @@ class Seekable:
     def __next__(self):
         if self.i >= self.n:
             raise StopIteration
-        Seekable.produced += 1
         self.i += 1
-        return self.i - 1
+        return self.item(self.i - 1)
+
+    def item(self, i):
+        return i
+
+
+class Seekable(Counting):
+    """A user iterator with the state protocol: it resumes without replaying anything."""
+
+    produced = 0  # items computed, by every instance (to see that resume is O(1))
+
+    def item(self, i):
+        Seekable.produced += 1
+        return i
 
     def state_dict(self):
         return {"i": self.i}

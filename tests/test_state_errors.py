@@ -24,6 +24,7 @@ import pescador._state
 import pescador.io
 import pescador.maps
 from conftest import (
+    Counting,
     advance,
     data,
     data_streams,
@@ -182,21 +183,13 @@ def test_state_error_is_a_pescador_error():
 
 
 # --------------------------------------------------------------------------- digest
-class Floaty:
+class Floaty(Counting):
     """A seekable source whose state holds floats, large ints and, optionally, a value of
     no JSON type (a numpy int), to test the digest."""
 
     def __init__(self, n, exotic=False):
-        self.n, self.i, self.exotic = n, 0, exotic
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return self.i - 1
+        super().__init__(n)
+        self.exotic = exotic
 
     def state_dict(self):
         state = {"i": self.i, "third": self.i / 3, "big": 3**90 + self.i, "tiny": 5e-324}

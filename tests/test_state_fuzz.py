@@ -39,7 +39,7 @@ import pytest
 import pescador
 import pescador._state
 import pescador.io
-from conftest import reseal
+from conftest import Counting, reseal
 from pescador import (
     ACTIVATION_RNG,
     ChainMux,
@@ -75,22 +75,12 @@ def chain_of_streams():
         yield Streamer(tagged, tag, n)
 
 
-class Checked:
+class Checked(Counting):
     """A seekable user iterator whose ``load_state_dict`` checks what it is given (floats and
     large ints in its state, to test the digest)."""
 
-    def __init__(self, n):
-        self.n = n
-        self.i = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return {"x": np.array(self.i - 1)}
+    def item(self, i):
+        return {"x": np.array(i)}
 
     def state_dict(self):
         return {"i": self.i, "scale": 0.1 * self.i, "big": 2**100 + self.i, "tiny": 5e-324}

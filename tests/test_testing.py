@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import pescador
-from conftest import REPO, draws, endless, letters
+from conftest import REPO, Counting, draws, endless, letters
 from pescador import ShuffledMux, StochasticMux, Streamer
 from pescador.testing import (
     assert_proportions,
@@ -32,20 +32,8 @@ from pescador.testing import (
 )
 
 
-class OffByOne:
+class OffByOne(Counting):
     """A broken user iterator: its state is one item behind its position."""
-
-    def __init__(self, n):
-        self.n, self.i = n, 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.i >= self.n:
-            raise StopIteration
-        self.i += 1
-        return self.i - 1
 
     def state_dict(self):
         return {"i": max(0, self.i - 1)}
