@@ -25,8 +25,9 @@ recipe that replays); ``None`` takes fresh entropy from numpy's global RNG, or t
 down by a seeded parent mux, so one seed at the top makes a whole tree reproducible.
 """
 
+from ._base import BaseMux
 from ._live import WeightSchedule
-from ._muxes import BaseMux, ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
+from ._muxes import ChainMux, RoundRobinMux, ShuffledMux, StochasticMux
 
 __all__ = [
     "BaseMux",

@@ -24,7 +24,7 @@ from ._args import weights_or_uniform
 
 if TYPE_CHECKING:
     from ..core import Streamer
-    from ._muxes import BaseMux
+    from ._base import BaseMux
     from ._slots import SlotTable, Views
 
 #: What :meth:`Policy.exhausted` returns when the draw has no item to deliver.
