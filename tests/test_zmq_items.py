@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from zmq_helpers import no_leftovers, yields
+from zmq_helpers import inproc_pair, no_leftovers, yields
 
 from pescador import DataError, ParallelStreamer, Streamer
 
@@ -123,17 +123,9 @@ def test_other_values_refused_by_zmq_delivered_by_parallel(value):
 
 
 def test_zmq_send_data_sends_numpy_scalars_and_refuses_values():
-    ctx = zmq.Context()
-    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    try:
-        a.bind("inproc://pescador-items")
-        b.connect("inproc://pescador-items")
+    with inproc_pair("pescador-items") as (a, b):
         zmq_stream.zmq_send_data(a, {"Y": np.float32(1.5), "X": np.ones(2)})
         got = zmq_stream.zmq_recv_data(b)
         assert got["Y"].shape == () and got["Y"].dtype == np.float32 and got["Y"] == 1.5
         with pytest.raises(DataError, match="numpy arrays only"):
             zmq_stream.zmq_send_data(a, {"Y": 1.5})
-    finally:
-        a.close(linger=0)
-        b.close(linger=0)
-        ctx.term()

@@ -12,7 +12,18 @@ import multiprocessing
 
 import numpy as np
 import pytest
-from zmq_helpers import BIG, LINUX, counting, failing, no_leftovers, reusing, sizes, xs, yields
+from zmq_helpers import (
+    BIG,
+    LINUX,
+    counting,
+    failing,
+    inproc_pair,
+    no_leftovers,
+    reusing,
+    sizes,
+    xs,
+    yields,
+)
 
 from pescador import DataError, Streamer, WorkerError
 from pescador import transport as _transport
@@ -120,11 +131,7 @@ def test_bad_items_raise_a_data_error_from_the_worker(item, match):
 
 
 def test_module_functions_round_trip():
-    ctx = zmq.Context()
-    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
-    try:
-        a.bind("inproc://pescador-test")
-        b.connect("inproc://pescador-test")
+    with inproc_pair("pescador-test") as (a, b):
         item = {"F": np.asfortranarray(np.ones((2, 3))), "s": np.arange(9)[::2], "e": np.ones(0)}
         for copy in (True, False):
             zmq_stream.zmq_send_data(a, item, copy=copy)
@@ -133,10 +140,6 @@ def test_module_functions_round_trip():
                 np.testing.assert_array_equal(got[key], item[key])
         zmq_stream.zmq_send_data(a, {})
         assert zmq_stream.zmq_recv_data(b) == {}
-    finally:
-        a.close(linger=0)
-        b.close(linger=0)
-        ctx.term()
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ Generator functions are module-level so that the ``spawn`` tests can pickle them
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -155,3 +156,21 @@ def no_leftovers():
     gc.collect()
     assert multiprocessing.active_children() == []
     assert set(our_dirs()) <= before
+
+
+@contextlib.contextmanager
+def inproc_pair(name: str):
+    """Two connected ZeroMQ PAIR sockets over ``inproc://name`` (sender, receiver), closed and
+    their context ended on leaving."""
+    import zmq
+
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    try:
+        a.bind(f"inproc://{name}")
+        b.connect(f"inproc://{name}")
+        yield a, b
+    finally:
+        a.close(linger=0)
+        b.close(linger=0)
+        ctx.term()
