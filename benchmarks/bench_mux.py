@@ -47,7 +47,13 @@ FIRST_ITEM = f"StochasticMux({N_MANY // 1000}k streamers): iterate() + first ite
 SET_WEIGHT = f"StochasticMux({N_MANY // 1000}k streamers): set_weight (one streamer)"
 SET_WEIGHTS = f"StochasticMux({N_MANY // 1000}k streamers): set_weights (every streamer)"
 SCHEDULED = "StochasticMux with_replacement binomial weighted, WeightSchedule every 1000"
-LIVE = (SET_WEIGHT, SET_WEIGHTS, SCHEDULED)
+SHUFFLED_SET_WEIGHT = (
+    f"ShuffledMux({N_MANY // 1000}k streamers, weights 1:1000): set_weight + the next item"
+)
+LIVE = (SET_WEIGHT, SET_WEIGHTS, SCHEDULED, SHUFFLED_SET_WEIGHT)
+#: ShuffledMux's weighted cases: even weights (drawn by thinning), and spread ones (by
+#: descent of a sum tree).
+SHUFFLED_WEIGHTED = {"weighted": "random", "weighted 1:1000": "spread"}
 
 
 def stochastic_name(mode: str, dist: str, weighted: bool) -> str:
@@ -63,12 +69,18 @@ TARGETS: dict[str, Target] = {
     },
     f"ShuffledMux {N_STREAMERS} streamers": {"speedup": 25},
     f"ShuffledMux {N_ACTIVE} streamers": {"speedup": 10},
+    **{
+        f"ShuffledMux {N_STREAMERS} streamers {case}": {"speedup": 25}
+        for case in SHUFFLED_WEIGHTED
+    },
     "RoundRobinMux exhaustive": {"speedup": 4},
     "ChainMux exhaustive": {"speedup": 2},
     SCALING: {"at_most": 1.5},
     CONSTRUCT: {"at_most": 1.0},
     SET_WEIGHT: {"at_most": 1e-4},  # O(log n + n_active): far below a millisecond
     SET_WEIGHTS: {"at_most": 0.1},  # O(n) once
+    # O(log n), and the rest of one block of draws mapped again at the next draw
+    SHUFFLED_SET_WEIGHT: {"at_most": 2e-3},
 }
 
 
@@ -97,6 +109,11 @@ def random_weights(n: int) -> np.ndarray:
     return np.random.default_rng(0).uniform(0.1, 1.0, n)
 
 
+def spread_weights(n: int) -> np.ndarray:
+    """Weights from 1 to 1000, geometrically (a fresh array each call)."""
+    return np.geomspace(1.0, 1000.0, n)
+
+
 def to_the_end(mux: Any) -> Run:
     """Time a finite mux: iterate it to its end, as often as needed for ``n`` items."""
 
@@ -122,8 +139,10 @@ def stochastic(streamers: list[Any], mode: str, dist: str, weighted: bool) -> Ru
     return to_the_end(mux) if mode == "exhaustive" else Steady(mux)
 
 
-def shuffled(streamers: list[Any]) -> Run:
-    return Steady(pescador.ShuffledMux(streamers, random_state=0))
+def shuffled(streamers: list[Any], weights: str | None = None) -> Run:
+    n = len(streamers)
+    w = None if weights is None else (random_weights if weights == "random" else spread_weights)(n)
+    return Steady(pescador.ShuffledMux(streamers, weights=w, random_state=0))
 
 
 def main() -> None:
@@ -142,6 +161,8 @@ def main() -> None:
                 add(name, partial(stochastic, streamers, mode, dist, weighted))
     for n in (N_STREAMERS, N_ACTIVE):
         add(f"ShuffledMux {n} streamers", partial(shuffled, streamers[:n]))
+    for case, weights in SHUFFLED_WEIGHTED.items():
+        add(f"ShuffledMux {N_STREAMERS} streamers {case}", partial(shuffled, streamers, weights))
 
     finite_ones = finite_streamers(N_FINITE, FINITE_LENGTH)
     add("RoundRobinMux exhaustive", lambda: to_the_end(pescador.RoundRobinMux(finite_ones)))
@@ -158,13 +179,14 @@ def main() -> None:
 
 def add_live(report: Report, streamers: list[Any], seconds: float, repeat: int) -> None:
     """Weights that change: one streamer's and every streamer's, on a running iteration of a
-    StochasticMux over 100 000 streamers; the per-item time under a schedule."""
+    StochasticMux over 100 000 streamers, one streamer's of a ShuffledMux over as many; the
+    per-item time under a schedule."""
     if report.wanted(SCHEDULED):
         weights = random_weights(len(streamers))
         schedule = pescador.WeightSchedule(lambda n: weights * (1 + (n // 1000) % 2), 1000)
         mux = pescador.StochasticMux(streamers, N_ACTIVE, RATE, weights=schedule, random_state=0)
         report.add(SCHEDULED, lambda: best_per_item(Steady(mux), seconds, repeat), "item")
-    if not (report.wanted(SET_WEIGHT) or report.wanted(SET_WEIGHTS)):
+    if not any(report.wanted(name) for name in (SET_WEIGHT, SET_WEIGHTS, SHUFFLED_SET_WEIGHT)):
         return
     many = endless_streamers(N_MANY)
     weights = random_weights(N_MANY)
@@ -179,6 +201,19 @@ def add_live(report: Report, streamers: list[Any], seconds: float, repeat: int) 
 
     report.add(SET_WEIGHT, lambda: best_seconds(one, max(repeat, 20)), "call")
     report.add(SET_WEIGHTS, lambda: best_seconds(lambda: it.set_weights(weights), repeat), "call")
+    if report.wanted(SHUFFLED_SET_WEIGHT):
+        spread = spread_weights(N_MANY)
+        shuffled_it = pescador.ShuffledMux(many, weights=spread, random_state=0).iterate()
+        next(shuffled_it)
+        shuffled_it.set_weight(0, 2.0)  # (the first indexes the slots, O(n) once)
+
+        def shuffled_one() -> None:
+            shuffled_it.set_weight(next(changes), 2.0)
+            next(shuffled_it)
+
+        report.add(
+            SHUFFLED_SET_WEIGHT, lambda: best_seconds(shuffled_one, max(repeat, 20)), "call"
+        )
 
 
 def add_scaling(report: Report, streamers: list[Any], seconds: float, repeat: int) -> None:

@@ -28,9 +28,18 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from pescador.mux._draws import BLOCK, Mapped, Uniforms, indices, searched
-from pescador.mux._slot_draws import MAX_TRIALS, EqualSlotDraws, WeightedSlotDraws
+from pescador.mux._slot_draws import (
+    MAX_TRIALS,
+    EqualSlotDraws,
+    TreeSlotDraws,
+    WeightedSlotDraws,
+)
 
 ALPHA = 1e-7
+
+#: The two ways of drawing weighted slots: a table recomputed from the changed slot on
+#: (StochasticMux), and sum and max trees, O(log n) per change (ShuffledMux).
+WEIGHTED = pytest.mark.parametrize("kind", [WeightedSlotDraws, TreeSlotDraws])
 
 
 def reference(seed, n):
@@ -155,9 +164,10 @@ def weighted_counts(slots, n_draws):
         ([1e-3, 5.0, 1e-3, 1e-3], 5, False),
     ],
 )
-def test_weighted_draws_follow_weights(weights, capacity, thinning):
+@WEIGHTED
+def test_weighted_draws_follow_weights(kind, weights, capacity, thinning):
     """P(false fail) <= 1e-7 (chi-square; >= 300 expected per slot)."""
-    s = WeightedSlotDraws(np.random.default_rng(11), capacity)
+    s = kind(np.random.default_rng(11), capacity)
     s.reset(list(weights))
     n_draws = int(300 * sum(weights) / min(weights)) + 1
     counts = weighted_counts(s, n_draws)
@@ -168,10 +178,11 @@ def test_weighted_draws_follow_weights(weights, capacity, thinning):
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("capacity", [5, 12])  # thinning, then bisection
-def test_weighted_draws_follow_changed_weights(seed, capacity):
+@WEIGHTED
+def test_weighted_draws_follow_changed_weights(kind, seed, capacity):
     """Weights changed and a slot removed mid-block: the draws after the changes follow the
     new weights. P(false fail) <= 1e-7 each (chi-square)."""
-    s = WeightedSlotDraws(np.random.default_rng(seed), capacity)
+    s = kind(np.random.default_rng(seed), capacity)
     s.reset([1.0, 1.0, 1.0, 1.0, 1.0])
     list(islice(s.stream, 100))  # mid-block
     s.set(1, 3.0)  # a larger weight than any before
@@ -186,15 +197,16 @@ def test_weighted_draws_follow_changed_weights(seed, capacity):
 
 
 @pytest.mark.parametrize("capacity", [4, 6, 40])
-def test_weighted_draws_depend_on_the_live_weights_only(capacity):
+@WEIGHTED
+def test_weighted_draws_depend_on_the_live_weights_only(kind, capacity):
     """Canonical draws: the same live weights, reached by different histories (including
     switches between thinning and bisection), draw the same slots from the same uniforms."""
-    a = WeightedSlotDraws(np.random.default_rng(8), capacity)
+    a = kind(np.random.default_rng(8), capacity)
     a.reset([1.0, 2.0, 3.0, 0.5])
     list(islice(a.stream, 700))
     for k, x in [(0, 90.0), (3, 0.01), (0, 1.0), (3, 4.0), (1, 0.2)]:
         a.set(k, x)
-    b = WeightedSlotDraws(np.random.default_rng(8), capacity)
+    b = kind(np.random.default_rng(8), capacity)
     b.reset([1.0, 0.2, 3.0, 4.0])
     b.load(a.state())
     assert list(islice(a.stream, 3000)) == list(islice(b.stream, 3000))
@@ -202,9 +214,10 @@ def test_weighted_draws_depend_on_the_live_weights_only(capacity):
 
 @pytest.mark.parametrize("weights", [[1.0, 2.0, 3.0, 4.0], [100.0, 1.0, 2.0, 3.0]])
 @pytest.mark.parametrize("k", [0, 1, 300, BLOCK - 1, 1700])
-def test_weighted_draws_resume_exactly(weights, k):
+@WEIGHTED
+def test_weighted_draws_resume_exactly(kind, weights, k):
     def build(seed):
-        s = WeightedSlotDraws(np.random.default_rng(seed), 4)
+        s = kind(np.random.default_rng(seed), 4)
         s.reset(list(weights))
         return s
 
@@ -230,8 +243,9 @@ def test_weighted_draws_resume_exactly(weights, k):
     assert head + script(restored, k, 2500 - k) == full
 
 
-def test_weighted_stream_ends_when_stopped():
-    s = WeightedSlotDraws(np.random.default_rng(0), 2)
+@WEIGHTED
+def test_weighted_stream_ends_when_stopped(kind):
+    s = kind(np.random.default_rng(0), 2)
     s.reset([1.0, 2.0])
     next(s.stream)
     s.stop()
@@ -275,6 +289,7 @@ index_reference = docstring_reference(indices)
 search_reference = docstring_reference(searched)
 equal_slot_reference = docstring_reference(EqualSlotDraws)
 weighted_slot_reference = docstring_reference(WeightedSlotDraws)
+tree_slot_reference = docstring_reference(TreeSlotDraws)
 
 SEEDS = st.integers(0, 2**32 - 1)
 
@@ -406,3 +421,77 @@ def test_equal_slot_draws_match_their_reference(seed, n, removals):
     draws = EqualSlotDraws(np.random.default_rng(seed))
     got, expected = run_against_reference(draws, equal_slot_reference, [2.5] * n, changes, seed)
     assert got == expected
+
+
+@REFERENCE_SETTINGS
+@given(seed=SEEDS, history=slot_histories(12), adds=st.lists(st.integers(0, 2500), max_size=4))
+def test_tree_slot_draws_match_their_reference(seed, history, adds):
+    """TreeSlotDraws through changes, removals and slots added (beyond its capacity too): every
+    draw is its docstring's reference for the live weights and the capacity at that draw."""
+    weights, capacity, changes = history
+    events = sorted(changes + [(position, -1, 0.5 + position % 7) for position in adds])
+    draws = TreeSlotDraws(np.random.default_rng(seed), capacity)
+    draws.reset(list(weights))
+    us = uniforms_reference(np.random.default_rng(seed))
+    w, got, expected = list(weights), [], []
+    for position in range(3000):
+        while events and events[0][0] == position:
+            _, k, weight = events.pop(0)
+            if k == -1:
+                draws.add(weight)
+                w.append(weight)
+                capacity = max(capacity, len(w))
+            elif weight is None:
+                k %= len(w)
+                if len(w) > 1:
+                    draws.remove(k)
+                    w[k] = w[-1]
+                    w.pop()
+            else:
+                k %= len(w)
+                draws.set(k, weight)
+                w[k] = weight
+        got.append(next(draws.stream))
+        expected.append(tree_slot_reference(us, w, capacity))
+    assert draws.w == w and draws.capacity == capacity
+    assert got == expected
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 100, 1000])
+def test_tree_sums_are_those_of_a_fresh_build_after_any_changes(n):
+    """The trees depend on the live weights alone: after many single changes, removals and
+    additions, the sums, maxima, total and top equal those of a tree built afresh."""
+    rng = np.random.default_rng(n)
+    a = TreeSlotDraws(np.random.default_rng(0), n)
+    a.reset(rng.random(n).tolist())
+    for _ in range(3 * n):
+        r = rng.random()
+        if r < 0.2 and len(a.w) > 1:
+            a.remove(int(rng.integers(len(a.w))))
+        elif r < 0.3:
+            a.add(float(rng.choice([1e-9, 1.0, 1e9])))
+        else:
+            a.set(int(rng.integers(len(a.w))), float(rng.random() * 10.0 ** rng.integers(-6, 7)))
+    b = TreeSlotDraws(np.random.default_rng(0), a.capacity)
+    b.reset(list(a.w))
+    assert a.leaves == b.leaves
+    assert a.sums.tolist() == b.sums.tolist() and a.tops == b.tops
+    assert (a.total, a.top, a.thinning) == (b.total, b.top, b.thinning)
+
+
+def test_tree_slot_draws_switch_between_equal_and_weighted_ways():
+    """set_equal switches the way at the same position in the block: equal weights draw a
+    uniform index, unequal ones follow the weights (P(false fail) <= 1e-7, chi-square)."""
+    s = TreeSlotDraws(np.random.default_rng(3), 4, equal=True)
+    s.reset([1.0] * 4)
+    head = list(islice(s.stream, 100))
+    assert set(head) <= set(range(4))
+    s.set(0, 7.0)
+    s.set_equal(False)
+    weights = [7.0, 1.0, 1.0, 1.0]
+    n_draws = 3000
+    counts = weighted_counts(s, n_draws)
+    assert stats.chisquare(counts, np.array(weights) / 10 * n_draws).pvalue > ALPHA
+    s.set(0, 1.0)
+    s.set_equal(True)
+    assert s.equal and s.total == 4.0

@@ -579,3 +579,50 @@ def test_the_design_documents_example_runs():
     namespace: dict[str, object] = {"__name__": "design_example"}
     exec(compile(code, "docs/design.md", "exec"), namespace)
     assert namespace["state"]["weights"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_shuffled_set_weight_is_set_weights_with_one_value_changed(seed):
+    """ShuffledMux's O(log n) ``set_weight`` (a slot's weight changed in the draws' trees, a slot
+    retired or added) gives the same items as ``set_weights`` with the whole vector, through
+    random single changes (zeros, new values, equal weights again), finite and empty streamers
+    and the way of drawing switching; and a state taken after them resumes exactly."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    lengths = rng.choice([0, 5, 60, 10**6], size=n).tolist()
+    weights = rng.choice([0.0, 1.0, 1.0, 2.0, 30.0], size=n)
+    weights[0] = 1.0
+
+    def mux():
+        streams = [Streamer(finite, i, m) for i, m in enumerate(lengths)]
+        return ShuffledMux(streams, weights=weights, random_state=seed)
+
+    changes: dict[int, tuple[int, float]] = {}
+    for position in rng.integers(0, 1500, size=60).tolist():
+        changes[position] = (int(rng.integers(n)), float(rng.choice([0.0, 1.0, 0.5, 7.0, 80.0])))
+
+    def scripted_run(it, vector, start, stop, w):
+        out = []
+        for position in range(start, stop):
+            if position in changes:
+                i, x = changes[position]
+                before = w.copy()
+                w[i] = x
+                try:
+                    it.set_weights(w.copy()) if vector else it.set_weight(i, x)
+                except PescadorError:  # (the last positive weight set to 0)
+                    w[:] = before
+                    out.append("refused")
+            try:
+                out.append(next(it))
+            except StopIteration:
+                break
+        return out
+
+    by_vector = scripted_run(mux().iterate(), True, 0, 1500, weights.copy())
+    w = weights.copy()
+    it = mux().iterate()
+    head = scripted_run(it, False, 0, 1000, w)
+    assert head == by_vector[: len(head)]
+    resumed = mux().iterate(state=round_trip(it.state_dict()))
+    assert head + scripted_run(resumed, False, 1000, 1500, w) == by_vector

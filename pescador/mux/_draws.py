@@ -70,6 +70,7 @@ class Uniforms:
         "_live",
         "_raw",
         "_segment",
+        "_stale",
         "_start",
         "_values",
         "draw",
@@ -83,6 +84,9 @@ class Uniforms:
         self._values: list[Any] = []  # the current block, mapped
         self._block: Iterator[Any] = iter(())  # over _values; its length hint gives the position
         self._segment: Iterator[Any] = self._block  # what the stream runs on now
+        # The position from which the block is to be mapped again at the next draw (a mapping
+        # changed since), or None.
+        self._stale: int | None = None
         self._live = True
         # chain.from_iterable asks for the next segment when one ends. It reaches this object
         # through a weak reference: a strong one would make a reference cycle, freed only by
@@ -98,7 +102,11 @@ class Uniforms:
     def _next_segment(self) -> Iterator[Any]:
         if not self._live:
             raise StopIteration
-        if not length_hint(self._block):
+        stale = self._stale
+        if stale is not None:  # the mapping changed: the rest of the block, mapped anew
+            self._stale = None
+            self._remap(stale)
+        elif not length_hint(self._block):
             self._start = self._gen.bit_generator.state
             self._raw = self._gen.random(BLOCK)
             self._new_block()
@@ -127,13 +135,15 @@ class Uniforms:
         self._segment = self._segment_at(block, position)
 
     def _switch(self, remap: bool = False) -> None:
-        """Continue the stream at the same position on a new segment (the block re-mapped if
-        ``remap``). The old segment is run to its end, so the stream asks for the next one."""
+        """Continue the stream at the same position on a new segment. The old segment is run
+        to its end, so the stream asks for the next one. With ``remap``, the rest of the block
+        is mapped anew when it does (at the next draw: several changes between two draws cost
+        one mapping)."""
         old = self._block
         left = length_hint(old)
         if left:
             if remap:
-                self._remap(BLOCK - left)
+                self._stale = BLOCK - left
             else:
                 self._resume(BLOCK - left)
             old.__setstate__(BLOCK)  # type: ignore[attr-defined]
@@ -141,10 +151,13 @@ class Uniforms:
     def stop(self) -> None:
         """End :attr:`stream` (its consumer has nothing left to draw for)."""
         self._live = False
+        self._stale = None
         self._block.__setstate__(BLOCK)  # type: ignore[attr-defined]
 
     def state(self) -> list[Any]:
         """``[bit generator state at the block's start, position in the block]``."""
+        if self._stale is not None:
+            return [self._start, self._stale]
         left = length_hint(self._block)
         if left:
             return [self._start, BLOCK - left]
@@ -161,6 +174,7 @@ class Uniforms:
         start, position = _state.block(state, where, path, BLOCK - 1)
         _state.generator_state(self._gen, start, where, f"{path}[0]")
         self._start = self._gen.bit_generator.state
+        self._stale = None
         old = self._block
         if position:
             self._raw = self._gen.random(BLOCK)

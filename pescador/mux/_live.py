@@ -15,6 +15,7 @@ its weights are computed again.
 from __future__ import annotations
 
 import base64
+import collections
 import numbers
 import zlib
 from collections.abc import Callable, Iterator
@@ -114,6 +115,44 @@ def as_schedule(weights: Any) -> WeightSchedule | None:
     if callable(weights) and not isinstance(weights, np.ndarray):
         return WeightSchedule(weights)
     return None
+
+
+class PositiveWeights:
+    """The positive weights of a mux's streamers, counted by value, for changes of one weight
+    at a time (``set_weight``): whether they are all equal (the draws need no weighting) and
+    how many there are, each O(1) after a change. Built once, O(n), at the first change.
+    """
+
+    __slots__ = ("count", "name", "values")
+
+    def __init__(self, weights: list[float], name: str) -> None:
+        self.values = collections.Counter(w for w in weights if w > 0)
+        self.count = sum(self.values.values())
+        self.name = name
+
+    @property
+    def equal(self) -> bool:
+        return len(self.values) <= 1
+
+    def change(self, old: float, new: float) -> None:
+        """A streamer's weight goes from ``old`` to ``new``.
+
+        Raises
+        ------
+        PescadorError
+            If no weight would be left positive (nothing is changed then).
+        """
+        values = self.values
+        if old > 0 and not new and self.count == 1:
+            raise PescadorError(f"{self.name}: the weights must keep at least one positive value")
+        if old > 0:
+            values[old] -= 1
+            if not values[old]:
+                del values[old]
+            self.count -= 1
+        if new > 0:
+            values[new] += 1
+            self.count += 1
 
 
 def pack_weights(weights: list[float]) -> str:

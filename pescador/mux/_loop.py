@@ -191,8 +191,8 @@ class _MuxIterator(StreamIterator[Any]):
     def set_weight(self, i: int, weight: float) -> None:
         """Change streamer ``i``'s weight for this iteration, from its next draw.
 
-        As :meth:`set_weights` for one streamer. Cost: StochasticMux, O(log n + n_active)
-        (the first change builds its candidates' sum tree, O(n)); ShuffledMux, O(n).
+        As :meth:`set_weights` for one streamer. Cost: StochasticMux, O(log n + n_active);
+        ShuffledMux, O(log n) (each builds its index, O(n), at its first change).
         """
         mux = self._mux
         n = mux.n_streams
@@ -212,10 +212,7 @@ class _MuxIterator(StreamIterator[Any]):
             self._pending = mux._live_weights(w)
             self._changes.append((i, value))
             return
-        weights = policy.weights
-        if not value and not any(x > 0 for j, x in enumerate(weights) if j != i):
-            raise PescadorError(f"{mux!r}: the weights must keep at least one positive value")
-        policy.set_weight(i, value)
+        policy.set_weight(i, value)  # (raises if no weight would be left positive)
 
     @property
     def weights(self) -> np.ndarray:

@@ -24,9 +24,9 @@ from ..core import Streamer
 from ..exceptions import StateError, add_note
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import UNLIMITED
-from ._live import pack_weights
+from ._live import PositiveWeights, pack_weights
 from ._loop import NOTHING, Policy
-from ._slot_draws import WeightedSlotDraws, slot_draws
+from ._slot_draws import TreeSlotDraws
 from ._slots import DrawnSlots, SlotTable, Views, check_slots
 
 
@@ -39,7 +39,7 @@ class ShuffledPolicy(Policy):
     (by default, block-drawn from ``seed.generator(0)``).
     """
 
-    __slots__ = ("changed", "slots", "weights")
+    __slots__ = ("changed", "slot_of", "slots", "values", "weights")
 
     def __init__(
         self,
@@ -47,16 +47,20 @@ class ShuffledPolicy(Policy):
         weights: np.ndarray | None,
         resume: Mapping[str, Any] | None = None,
         *,
-        draws: WeightedSlotDraws | None = None,
+        draws: TreeSlotDraws | None = None,
     ) -> None:
         self.table = table
         w = weights_or_uniform(weights, len(table.streamers))
         members: list[int] = np.flatnonzero(w > 0).tolist()
         self.weights: list[float] = w.tolist()
         self.changed = resume is not None and "weights" in resume  # (see set_weights)
+        # For set_weight (built at its first call, O(n)): each streamer's slot (-1: none),
+        # and the positive weights by value.
+        self.slot_of: list[int] | None = None
+        self.values: PositiveWeights | None = None
         if draws is None:
             capacity = len(members) if resume is None else resume.get("cap", len(members))
-            draws = slot_draws(equal_weights(w), table.seed.generator(0), capacity)
+            draws = TreeSlotDraws(table.seed.generator(0), capacity, equal_weights(w))
         self.slots = slots = DrawnSlots(table, draws)
         if resume is None:
             slots.start([self.weights[i] for i in members])
@@ -91,8 +95,19 @@ class ShuffledPolicy(Policy):
             except Exception as exc:
                 add_note(exc, table.describe(k))
                 raise
-        self.slots.retire(k)  # it yielded nothing since its start
+        self._retire(k)  # it yielded nothing since its start
         return NOTHING
+
+    def _retire(self, k: int) -> None:
+        """Close slot ``k`` for good (the last live slot moves into its place)."""
+        slot_of = self.slot_of
+        if slot_of is not None:
+            ids = self.table.streamer_ids
+            last = self.slots.n_live - 1
+            slot_of[ids[k]] = -1
+            if k != last:
+                slot_of[ids[last]] = k
+        self.slots.retire(k)
 
     def views(self) -> Views:
         """Per streamer (as in pescador 3.0): retired streamers have weight 0."""
@@ -131,6 +146,7 @@ class ShuffledPolicy(Policy):
         old, new = self.weights, weights.tolist()
         self.weights = new
         self.changed = self.changed or record
+        self.slot_of = self.values = None  # (set_weight indexes them again)
         table, slots = self.table, self.slots
         n_live = slots.n_live
         live = set(table.streamer_ids[:n_live])
@@ -151,11 +167,44 @@ class ShuffledPolicy(Policy):
             draws.reweigh([new[i] for i in table.streamer_ids[:n]], equal_weights(weights))
 
     def set_weight(self, i: int, weight: float) -> None:
-        """Streamer ``i``'s weight, from the next draw: as :meth:`set_weights` (O(n): the
-        slots' draws keep their exact sums)."""
-        weights = np.array(self.weights)
-        weights[i] = weight
-        self.set_weights(weights)
+        """Streamer ``i``'s weight, from the next draw, as :meth:`set_weights` does it:
+        O(log n) (the first call also indexes the slots and weights, O(n)). The draws change
+        the weight of the slot that runs ``i`` (:class:`TreeSlotDraws`), retire it, or add one.
+
+        Raises
+        ------
+        PescadorError
+            If no weight would be left positive (nothing is changed then).
+        """
+        old = self.weights[i]
+        if weight == old:
+            return
+        slot_of, values = self.slot_of, self.values
+        if slot_of is None or values is None:
+            slot_of = self.slot_of = [-1] * len(self.weights)
+            for k, j in enumerate(self.table.streamer_ids[: self.slots.n_live]):
+                slot_of[j] = k
+            values = self.values = PositiveWeights(self.weights, self.table.name)
+        values.change(old, weight)  # (raises if none would be left: nothing changed yet)
+        self.weights[i] = weight
+        self.changed = True
+        slots, table = self.slots, self.table
+        draws = slots.draws
+        assert isinstance(draws, TreeSlotDraws)
+        k = slot_of[i]
+        if k >= 0:
+            if weight:
+                draws.set(k, weight)
+            else:
+                self._retire(k)
+        elif weight and not old:  # (a positive weight and no slot: dropped, stays so)
+            k = slots.n_live
+            table.reserve(k + 1)
+            table.open(k, i, UNLIMITED)
+            slots.n_live = k + 1
+            slot_of[i] = k
+            draws.add(weight)
+        draws.set_equal(values.equal)
 
 
 class RoundRobinPolicy(Policy):

@@ -14,7 +14,6 @@ which no stream can produce an item spins forever.
 
 from __future__ import annotations
 
-import collections
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -25,7 +24,7 @@ from .. import _state
 from ._args import equal_weights, weights_or_uniform
 from ._budgets import BudgetDraws, residual_budgets
 from ._draws import Uniforms
-from ._live import pack_weights
+from ._live import PositiveWeights, pack_weights
 from ._loop import NOTHING, Policy
 from ._pools import CandidatePool, ExhaustiveOrder, pack_flags
 from ._slot_draws import WeightedSlotDraws, slot_draws
@@ -102,7 +101,7 @@ class StochasticPolicy(Policy):
         self.empty = [False] * n
         self.n_empty = 0
         self.changed = False  # whether the caller changed the weights (they go in the state)
-        self.values: collections.Counter[float] | None = None  # positive weights: set_weight
+        self.values: PositiveWeights | None = None  # built by set_weight
         if resume is not None:
             self._restore(resume, n_active)
         elif rate is not None and mode != "exhaustive" and stationary:
@@ -270,26 +269,21 @@ class StochasticPolicy(Policy):
             return
         values = self.values
         if values is None:  # (built once: then equal weights are known in O(1))
-            values = self.values = collections.Counter(w for w in self.weights if w > 0)
+            values = self.values = PositiveWeights(self.weights, self.table.name)
+        values.change(old, weight)  # (raises if none would be left: nothing changed yet)
         self.weights[i] = weight
         pool = self.pool
         assert isinstance(pool, CandidatePool)
         table = self.table
         running = i in table.streamer_ids[: self.slots.n_live]
         pool.set_weight(i, weight, not self.pruned[i] and not (self.single and running))
-        if old > 0:
-            values[old] -= 1
-            if not values[old]:
-                del values[old]
-        if weight > 0:
-            values[weight] += 1
         if not self.pruned[i]:
             self.n_valid += (weight > 0) - (old > 0)
         if self.empty[i] and not weight:
             self.empty[i] = False
             self.n_empty -= 1
         self.changed = True
-        equal = len(values) <= 1
+        equal = values.equal
         draws = self.slots.draws
         if equal != draws.equal or (equal and running):
             self._reweigh(equal)  # a new way (or a new common weight): every slot anew
