@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import mmap
 import os
 import threading
 import weakref
@@ -60,22 +61,22 @@ class Pool:
         self.pid = os.getpid()
         self.lock = threading.Lock()  # a pickling thread (a queue's feeder) may take chunks
         self.directory: str | None = None
-        self.held: np.ndarray | None = None
+        self.held: mmap.mmap | None = None  # (a mapping: its items read and write fastest)
         try:
             self.directory = make_directory(tag)
         except OSError:  # no room for the directory: items travel another way
             return
         _mp_util.Finalize(self, remove_directory, args=(self.directory,), exitpriority=10)
         try:
-            held = create_file(os.path.join(self.directory, _HELD), SLOTS)
+            self.held = create_file(os.path.join(self.directory, _HELD), SLOTS)
         except OSError:
             return
-        self.held = np.frombuffer(held, np.uint8)
         limit = min(limit, default_limit(self.directory, shares))
         self.files = ChunkFiles(self.directory, 0, limit)
         self.slot_of: dict[tuple[int, int], int] = {}
         self.chunk_of: list[tuple[int, int]] = []  # slot -> chunk
         self.out: list[int] = []  # slots in the consumer's hands, or lately released by it
+        self.arrays: list[np.ndarray] = []  # file id -> the file's bytes
 
     def take(self, size: int) -> tuple[int, int, int] | None:
         """``(fid, offset, slot)`` of a chunk of at least ``size`` bytes, marked held; or
@@ -100,16 +101,25 @@ class Pool:
 
     def _collect(self) -> None:
         """Take back the chunks the consumer has released."""
-        held, out = self.held, self.out
+        held = self.held
         assert held is not None
-        back = [s for s in out if held[s] == 0]
+        out: list[int] = []
+        back: list[tuple[int, int]] = []
+        for slot in self.out:
+            if held[slot]:
+                out.append(slot)
+            else:
+                back.append(self.chunk_of[slot])
         if back:
-            self.out = [s for s in out if held[s] != 0]
-            self.files.release(self.chunk_of[s] for s in back)
+            self.out = out
+            self.files.release(back)
 
     def buffer(self, fid: int, offset: int, size: int) -> np.ndarray:
-        """The chunk's first ``size`` bytes, to write into."""
-        return np.frombuffer(self.files.maps[fid], np.uint8, size, offset)
+        """The ``size`` bytes at ``offset`` of file ``fid`` (in a chunk taken), to write into."""
+        arrays = self.arrays
+        while len(arrays) <= fid:
+            arrays.append(np.frombuffer(self.files.maps[len(arrays)], np.uint8))
+        return arrays[fid][offset : offset + size]
 
 
 _POOL: Pool | None = None
@@ -124,7 +134,7 @@ def pool(tag: str, limit: int, shares: int = 1) -> Pool:
     return _POOL
 
 
-def _release(held: np.ndarray, slot: int) -> None:
+def _release(held: mmap.mmap, slot: int) -> None:
     with contextlib.suppress(ValueError):  # the mapping is closed: nothing to release
         held[slot] = 0
 
@@ -134,7 +144,7 @@ class PoolMaps:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()  # items are rebuilt by the loop or a pinning thread
-        self.maps: dict[str, tuple[ChunkMaps, np.ndarray]] = {}
+        self.maps: dict[str, tuple[ChunkMaps, mmap.mmap]] = {}
         atexit.register(self.remove_all)
 
     def base(self, directory: str, fid: int, offset: int, slot: int, size: int) -> np.ndarray:
@@ -144,7 +154,7 @@ class PoolMaps:
             mapped = self.maps.get(directory)
             if mapped is None:
                 self._forget_gone()
-                held = np.frombuffer(map_file(os.path.join(directory, _HELD)), np.uint8)
+                held = map_file(os.path.join(directory, _HELD))
                 mapped = self.maps[directory] = (ChunkMaps(directory, 0), held)
             maps, held = mapped
             base = maps.view(fid, offset, size)
