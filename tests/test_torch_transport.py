@@ -117,7 +117,7 @@ def test_a_chunk_is_released_when_its_tensors_are_freed(monkeypatch):
         del view
         gc.collect()
         assert pool.held[0] == 0
-        # The chunk is taken back only when the free ones run out (4 of 256 KiB in a file).
+        # The released chunk first, then the file's other three (4 of 256 KiB in a file).
         again = [pickle.dumps(_transport.wrap({"X": torch.zeros(1 << 16)})) for _ in range(4)]
         assert len(pool.files.maps) == 1 and len(pool.chunk_of) == 4  # reused
         assert all(torch.all(pickle.loads(data)["X"] == 0) for data in again)

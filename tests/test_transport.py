@@ -432,7 +432,7 @@ def test_an_unreadable_error_report_is_still_an_error():
 # ------------------------------------------------------------------------------ Pool
 def test_a_pool_hands_out_chunks_that_come_back_when_released():
     """A producer whose consumer sends nothing back (a DataLoader worker): the consumer clears
-    a chunk's byte when no array views it, and the producer takes it back when it needs room."""
+    a chunk's byte when no array views it, and the producer takes it back first."""
     pool = _transport.Pool("test-", 1 << 20)
     maps = _transport.PoolMaps()
     try:
@@ -446,10 +446,10 @@ def test_a_pool_hands_out_chunks_that_come_back_when_released():
         np.testing.assert_array_equal(view, [2, 3])
         del view
         assert pool.held[taken[2]] == 0
+        assert pool.take(1 << 18) == taken  # the one released last, still in the caches
         others = [pool.take(1 << 18) for _ in range(3)]
-        assert taken not in others and None not in others  # the free chunks first
-        assert pool.take(1 << 18) == taken  # then the released one, not a new file
-        assert pool.take(1 << 18) is None  # the limit: one file of 1 MiB
+        assert taken not in others and None not in others  # then the file's other chunks
+        assert pool.take(1 << 18) is None  # the limit: one file of 1 MiB, all held
     finally:
         maps.remove_all()
         assert not os.path.exists(pool.directory)

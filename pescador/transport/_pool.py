@@ -9,7 +9,7 @@ lock, its removal and the reclaiming of a killed producer's directory work as fo
 streamers), chunk files (:class:`ChunkFiles`), and one more file, ``held``, with one byte per
 chunk: the producer sets a chunk's byte when it hands the chunk out, the consumer clears it
 when no array views the chunk any more (:class:`PoolMaps`), and the producer takes the cleared
-chunks back when it needs room.
+chunks back before it hands out the next one (the chunk released last is reused first).
 
 The consumer maps each producer's directory when the first item from it arrives, drops the
 mappings of a directory whose producer has removed it (on exit), and removes at its own exit
@@ -34,7 +34,7 @@ from ._directory import default_limit, make_directory, remove_directory
 __all__ = ["Pool", "PoolMaps", "pool"]
 
 #: Chunks a producer can hand out over its life (one byte each in ``held``).
-SLOTS = 1 << 14
+SLOTS = 1 << 15  # 1 GiB of the smallest chunks a DataLoader worker uses (32 KiB)
 _HELD = "held"
 
 
@@ -84,7 +84,9 @@ class Pool:
         if self.held is None:
             return None
         with self.lock:
-            chunk = self.files.take(size, self._collect)
+            if self.out:  # first the chunks released lately: still in the CPU's caches
+                self._collect()
+            chunk = self.files.take(size)
             if chunk is None:
                 return None
             slot = self.slot_of.get(chunk)
