@@ -110,7 +110,8 @@ def train(workdir: Path, steps: int, num_workers: int, crash_at: int | None = No
         saved = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        loader.load_state_dict(saved["data"])  # before iter(loader)
+        # Before iter(loader); a checkpoint of another num_workers raises StateError.
+        pescador.torch.load_loader_state(loader, saved["data"])
         step, epoch = saved["step"], saved["epoch"]
     while step < steps:
         dataset.set_epoch(epoch)

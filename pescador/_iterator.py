@@ -135,6 +135,7 @@ class StreamIterator(Generic[_T]):
         "__weakref__",
         "_activation",
         "_fast",
+        "_iterated",
         "_limit",
         "_resume",
         "_seed",
@@ -145,9 +146,14 @@ class StreamIterator(Generic[_T]):
     #: The name written in, and expected from, this iterator's state.
     kind = "iterator"
 
-    def __init__(self, max_iter: Any = None, seed: InheritedSeed = None) -> None:
+    def __init__(
+        self, max_iter: Any = None, seed: InheritedSeed = None, iterated: Streamer | None = None
+    ) -> None:
+        # ``iterated``: the stream this pass iterates, if its activated copy (``stream_``)
+        # should be followed rather than opened anew (see :meth:`_start`).
         self._limit = None if max_iter is None else check_max_iter(max_iter)
         self._seed = seed
+        self._iterated = iterated
         self._fast: Iterator[_T] | None = None
         self._tally: Iterator[bool] | None = None
         self._source: Any = None
@@ -169,9 +175,14 @@ class StreamIterator(Generic[_T]):
     # -- generator-like behaviour -----------------------------------------------------------
     def _start(self) -> Iterator[_T]:
         resume = self._resume
-        if resume is None:
+        source: Iterable[_T]
+        iterated = self._iterated
+        if iterated is not None and iterated.stream_ is not None:
+            # The copy that ``with stream as copy:`` handed out: every pass over it takes from
+            # its one running iteration.
+            source, owner = iterated.stream_, None
+        elif resume is None:
             source, owner = self._open()
-            done = 0
         else:
             try:
                 source, owner = self._open()
@@ -181,7 +192,7 @@ class StreamIterator(Generic[_T]):
                 if _state.passes(exc):
                     raise
                 raise _state.malformed(self.kind, exc) from exc
-            done = resume["n"]
+        done = 0 if resume is None else resume["n"]
         fast = self._wire(source, done)
         if self._limit is not None:
             fast = islice(fast, max(0, self._limit - done))

@@ -29,9 +29,10 @@ class _StreamerIterator(StreamIterator[Any]):
     function asked for an :data:`~pescador.core.ACTIVATION_RNG`.
     """
 
-    __slots__ = ("_counted", "_seeded", "_stream")
+    __slots__ = ("_counted", "_seeded")
 
     kind = "Streamer"
+    _iterated: Streamer  # the stream (StreamIterator's slot: never None here)
 
     def __init__(
         self,
@@ -41,15 +42,12 @@ class _StreamerIterator(StreamIterator[Any]):
         counted: bool = True,
     ) -> None:
         # (Not super(): this runs once per activation of a mux's child, and super() costs more.)
-        StreamIterator.__init__(self, max_iter, seed)
-        self._stream = stream
+        StreamIterator.__init__(self, max_iter, seed, stream)
         self._counted = counted
         self._seeded = False
 
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
-        stream = self._stream
-        if stream.stream_ is not None:
-            return stream.stream_, None
+        stream = self._iterated
         owner = stream if self._counted else None
         resume = self._resume
         if resume is not None:
@@ -61,7 +59,7 @@ class _StreamerIterator(StreamIterator[Any]):
 
     def _restore(self, resume: Mapping[str, Any]) -> Iterable[Any]:
         """The source, where the checkpoint ``resume`` says (its fields checked first)."""
-        stream = self._stream
+        stream = self._iterated
         where = f"{self.kind} state"
         if "seed" in resume:
             self._seed = _state.seed(resume["seed"], where, "seed")
@@ -129,7 +127,7 @@ class _CycleIterator(_StreamerIterator):
                 inner = current.get("n")
                 if type(inner) is int and inner > n:
                     _state.fail(where, "current.n", f"at most n={n}", inner)
-        passes = _passes(self._stream, self._seed, self._counted, resume, self._position)
+        passes = _passes(self._iterated, self._seed, self._counted, resume, self._position)
         return passes, None
 
     def _own_state(self) -> dict[str, Any]:

@@ -386,7 +386,7 @@ def test_an_exception_in_a_worker_reaches_the_loop_with_its_traceback(num_worker
 def shared_memory_of(pids) -> list[str]:
     if not os.path.isdir("/dev/shm"):
         return []
-    names = [f"pescador-torch-{pid}-" for pid in pids]
+    names = [f"pescador-{pid}-torch-" for pid in pids]
     return [n for n in os.listdir("/dev/shm") if n.startswith(tuple(names))]
 
 

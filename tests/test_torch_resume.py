@@ -180,17 +180,57 @@ def test_a_state_from_another_configuration_is_refused(saved, loaded, match):
         raise AssertionError("the state was accepted")
 
 
-@pytest.mark.parametrize(("saved", "loaded"), [(0, 2), (2, 0)])
-def test_torchdata_itself_refuses_a_state_between_0_and_n_workers(saved, loaded):
-    loader = loader_for(random_dataset(0, 1), saved, batch_size=None)
+def state_after_one_item(dataset, num_workers):
+    loader = loader_for(dataset, num_workers, batch_size=None)
     it = iter(loader)
     next(it)
     state = loader.state_dict()
     del it, loader
+    return state
+
+
+@pytest.mark.parametrize(("saved", "loaded"), [(0, 2), (2, 0), (2, 1)])
+def test_load_loader_state_refuses_another_num_workers(saved, loaded):
+    state = state_after_one_item(random_dataset(0, 1), saved)
     loader = loader_for(random_dataset(0, 1), loaded, batch_size=None)
-    loader.load_state_dict(state)
-    with pytest.raises(AssertionError, match="State doesn't contain key"):
-        iter(loader)
+    with pytest.raises(
+        pescador.StateError, match=f"num_workers={saved} in the state, {loaded} here"
+    ):
+        pescador.torch.load_loader_state(loader, state)
+    # Refused before anything was loaded: the loader starts afresh.
+    assert loader.next_iter_state is None
+
+
+@pytest.mark.parametrize(
+    ("saved", "loaded", "match"),
+    [
+        ((2, 2), (1, 2), "world_size=2 in the state, 1 here"),
+        ((1, 0), (2, 0), "world_size=1 in the state, 2 here"),
+    ],
+)
+def test_load_loader_state_refuses_another_world_size(saved, loaded, match):
+    state = state_after_one_item(random_dataset(0, saved[0]), saved[1])
+    loader = loader_for(random_dataset(0, loaded[0]), loaded[1], batch_size=None)
+    with pytest.raises(pescador.StateError, match=match):
+        pescador.torch.load_loader_state(loader, state)
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_load_loader_state_resumes_a_state_that_fits(num_workers):
+    options = {"batch_size": None}
+    full = [fingerprint(b) for b in loader_for(random_dataset(0, 1), num_workers, **options)]
+    loader = loader_for(random_dataset(0, 1), num_workers, **options)
+    it = iter(loader)
+    head = [fingerprint(next(it)) for _ in range(5)]
+    state = json.loads(json.dumps(loader.state_dict()))  # as a checkpoint file returns it
+    del it, loader
+    loader = loader_for(random_dataset(0, 1), num_workers, **options)
+    pescador.torch.load_loader_state(loader, state)
+    assert head + [fingerprint(b) for b in loader] == full
+    pescador.torch.load_loader_state(loader, {})  # torchdata's "start afresh"
+    assert [fingerprint(b) for b in loader] == full
+    with pytest.raises(pescador.StateError, match="is a dict"):
+        pescador.torch.load_loader_state(loader, [state])
 
 
 def test_the_dataset_iterator_refuses_a_foreign_state_and_a_late_load():

@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
 from pescador.torch import StreamDataset, _transport  # noqa: E402
+from pescador.transport import _pool, remove_directory  # noqa: E402
 
 SHM = "/dev/shm"
 
@@ -24,7 +25,11 @@ SHM = "/dev/shm"
 def ours_in_shm() -> set[str]:
     if not os.path.isdir(SHM):
         return set()
-    return {name for name in os.listdir(SHM) if name.startswith("pescador-torch-")}
+    return {
+        name
+        for name in os.listdir(SHM)
+        if name.startswith("pescador-") and name.split("-")[2].startswith("torch")
+    }
 
 
 def blocks(tag: int, n: int, size: int):
@@ -67,10 +72,12 @@ def test_chunks_are_reused_when_items_are_dropped():
         item = next(it)
         check(item, 1 << 16)
         del item
-    live = [d for d in _transport._MAPS if os.path.basename(d) in ours_in_shm()]
+    maps = _transport._MAPS.maps
+    live = [d for d in maps if os.path.basename(d) in ours_in_shm()]
     assert len(live) == 2  # one directory per worker
-    # Each worker has had at most its prefetched items and one held item in flight.
-    assert all(len(_transport._MAPS[d]) <= 4 for d in live), _transport._MAPS
+    # Each worker has had at most its prefetched items and one held item in flight: 4 chunks
+    # of 256 KiB, one file of 1 MiB.
+    assert all(len(maps[d][0].maps) == 1 for d in live), {d: maps[d][0].maps for d in live}
     del it
 
 
@@ -95,35 +102,34 @@ def test_the_pickle_of_a_small_item_carries_its_arrays():
 
 
 def test_a_chunk_is_released_when_its_tensors_are_freed(monkeypatch):
-    monkeypatch.setattr(_transport, "_POOL", None)
+    monkeypatch.setattr(_pool, "_POOL", None)
     item = _transport.wrap({"X": torch.ones(1 << 16)})
     data = pickle.dumps(item)
-    pool = _transport._POOL
-    assert pool is not None and pool.flags[0] == 1
+    pool = _pool._POOL
+    assert pool is not None and pool.held is not None and pool.held[0] == 1
     try:
         back = pickle.loads(data)
         view = back["X"][10:20]
         del back
         gc.collect()
-        assert pool.flags[0] == 1  # a view still holds the chunk
+        assert pool.held[0] == 1  # a view still holds the chunk
         assert torch.all(view == 1)
         del view
         gc.collect()
-        assert pool.flags[0] == 0
-        again = pickle.dumps(_transport.wrap({"X": torch.zeros(1 << 16)}))
-        assert len(pool.chunks) == 1  # reused
-        assert torch.all(pickle.loads(again)["X"] == 0)
+        assert pool.held[0] == 0
+        # The released chunk first, then the file's other three (4 of 256 KiB in a file).
+        again = [pickle.dumps(_transport.wrap({"X": torch.zeros(1 << 16)})) for _ in range(4)]
+        assert len(pool.files.maps) == 1 and len(pool.chunk_of) == 4  # reused
+        assert all(torch.all(pickle.loads(data)["X"] == 0) for data in again)
     finally:
-        import shutil
-
-        shutil.rmtree(pool.directory, ignore_errors=True)
+        remove_directory(pool.directory)
 
 
 def test_a_copy_of_a_wrapped_item_does_not_pickle_it(monkeypatch):
     import copy
 
-    monkeypatch.setattr(_transport, "_POOL", None)
+    monkeypatch.setattr(_pool, "_POOL", None)
     item = _transport.wrap({"X": torch.ones(1 << 16)})
     assert type(copy.copy(item)) is type(item)
     assert type(copy.deepcopy(item)) is dict
-    assert _transport._POOL is None  # no chunk was taken
+    assert _pool._POOL is None  # no chunk was taken

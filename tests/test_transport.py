@@ -427,3 +427,70 @@ def test_error_reports_round_trip_through_json(exc, name, cls):
 def test_an_unreadable_error_report_is_still_an_error():
     error = _transport.worker_error({"message": "no type"}, "the worker")
     assert type(error) is WorkerError and "unreadable" in str(error)
+
+
+# ------------------------------------------------------------------------------ Pool
+def test_a_pool_hands_out_chunks_that_come_back_when_released():
+    """A producer whose consumer sends nothing back (a DataLoader worker): the consumer clears
+    a chunk's byte when no array views it, and the producer takes it back first."""
+    pool = _transport.Pool("test-", 1 << 20)
+    maps = _transport.PoolMaps()
+    try:
+        taken = pool.take(1 << 18)  # four such chunks in the first file
+        assert taken is not None and pool.held is not None
+        pool.buffer(taken[0], taken[1], 8)[:] = np.arange(8, dtype=np.uint8)
+        base = maps.base(pool.directory, *taken, 8)
+        view = base[2:4]
+        del base
+        assert pool.held[taken[2]] == 1  # a view still holds it
+        np.testing.assert_array_equal(view, [2, 3])
+        del view
+        assert pool.held[taken[2]] == 0
+        assert pool.take(1 << 18) == taken  # the one released last, still in the caches
+        others = [pool.take(1 << 18) for _ in range(3)]
+        assert taken not in others and None not in others  # then the file's other chunks
+        assert pool.take(1 << 18) is None  # the limit: one file of 1 MiB, all held
+    finally:
+        maps.remove_all()
+        assert not os.path.exists(pool.directory)
+
+
+def _pool_and_report(send, how: str) -> None:
+    pool = _transport.pool("test-", 1 << 20)
+    assert pool.take(100) is not None
+    send.send(pool.directory)
+    if how == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.skipif(not _transport.shm_available(), reason="needs /dev/shm")
+def test_a_pool_directory_goes_with_its_process():
+    """Removed when the process exits; reclaimed by the next directory made on the machine
+    when it is killed."""
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    for how in ("exits", "killed"):
+        process = context.Process(target=_pool_and_report, args=(send, how))
+        process.start()
+        directory = receive.recv()
+        process.join(10)
+        assert process.exitcode == (0 if how == "exits" else -signal.SIGKILL)
+        try:
+            if how == "killed":
+                assert os.path.isdir(directory)
+                assert directory in _transport.reclaim("/dev/shm")
+            assert not os.path.exists(directory)
+        finally:
+            _transport.remove_directory(directory)
+
+
+def test_a_pool_without_room_answers_none(monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full, raising=False)
+    pool = _transport.Pool("test-", 1 << 20)
+    try:
+        assert pool.held is None and pool.take(100) is None
+    finally:
+        _transport.remove_directory(pool.directory)

@@ -151,7 +151,7 @@ class _MuxIterator(StreamIterator[Any]):
     def __init__(
         self, mux: BaseMux, max_iter: Any = None, seed: InheritedSeed = None, counted: bool = True
     ) -> None:
-        super().__init__(max_iter, seed)
+        super().__init__(max_iter, seed, mux)
         self._mux = mux
         self._counted = counted
         self._used_seed: Seed | None = None
@@ -243,8 +243,6 @@ class _MuxIterator(StreamIterator[Any]):
 
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
         mux = self._mux
-        if mux.stream_ is not None:
-            return mux.stream_, None
         resume = self._resume
         owner = mux if self._counted else None
         if resume is None:

@@ -5,8 +5,9 @@
 ``StatefulDataLoader`` the outermost mux is split among the ``world_size x num_workers``
 consumers (no item produced twice, balanced shares that keep the mux's proportions),
 ``samples_per_epoch`` gives every rank the same number of items, ``set_epoch`` reseeds, and a
-``StatefulDataLoader`` resumes exactly where the training loop stopped. The user guide is
-``docs/torch.md``.
+``StatefulDataLoader`` resumes exactly where the training loop stopped
+(:func:`load_loader_state` checks a checkpoint's configuration before loading it). The user
+guide is ``docs/torch.md``.
 
 Needs PyTorch (``pip install 'pescador[torch]'``); ``import pescador`` alone never imports it.
 """
@@ -22,5 +23,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ._dataset import StreamDataset
+from ._resume import load_loader_state
 
-__all__ = ["StreamDataset"]
+__all__ = ["StreamDataset", "load_loader_state"]
+
+for _public in (StreamDataset, load_loader_state):
+    _public.__module__ = __name__  # pickles, reprs and the docs name the public module
+del _public

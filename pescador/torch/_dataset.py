@@ -143,6 +143,15 @@ class StreamDataset(torch.utils.data.IterableDataset):
         per_rank = len(self)
         return per_rank // local + (worker < per_rank % local)
 
+    def _configuration(self, num_workers: int) -> dict[str, Any]:
+        """What a state must have been saved under to resume here, with ``num_workers``."""
+        return {
+            "world_size": self.world_size,
+            "num_workers": num_workers,
+            "rank": self.rank,
+            "samples_per_epoch": self.samples_per_epoch,
+        }
+
     # -- splitting --------------------------------------------------------------------------
     def _check_consumers(self, n: int) -> None:
         streams = positive_streamers(self.stream)

@@ -25,11 +25,33 @@ from ._transport import wrap
 if TYPE_CHECKING:
     from ._dataset import StreamDataset
 
-__all__ = ["ShareIterator"]
+__all__ = ["ShareIterator", "check_configuration", "is_share_state"]
 
 #: Version of this wrapper's state (inside it, the pescador state has its own).
 _FORMAT = 1
 _KEY = "pescador_torch_state"
+
+
+def is_share_state(state: Any) -> bool:
+    """Whether ``state`` is a :class:`ShareIterator`'s state (of this format)."""
+    return isinstance(state, Mapping) and state.get(_KEY) == _FORMAT
+
+
+def check_configuration(state: Mapping[str, Any], here: Mapping[str, Any]) -> None:
+    """Raise :class:`StateError` naming both values of every setting of ``here`` (but the
+    worker) that differs in ``state``."""
+    differs = [
+        f"{name}={state.get(name)!r} in the state, {value!r} here"
+        for name, value in here.items()
+        if name != "worker" and state.get(name) != value
+    ]
+    if differs:
+        raise StateError(
+            "this StreamDataset state was saved under another configuration: "
+            + "; ".join(differs)
+            + " (a state resumes only with the same world_size, num_workers and "
+            "samples_per_epoch, on the same rank)"
+        )
 
 
 class ShareIterator:
@@ -136,13 +158,7 @@ class ShareIterator:
 
     # -- state ------------------------------------------------------------------------------
     def _config(self) -> dict[str, Any]:
-        return {
-            "world_size": self._dataset.world_size,
-            "num_workers": self._num_workers,
-            "rank": self._dataset.rank,
-            "worker": self._worker,
-            "samples_per_epoch": self._dataset.samples_per_epoch,
-        }
+        return {**self._dataset._configuration(self._num_workers), "worker": self._worker}
 
     def state_dict(self) -> dict[str, Any]:
         """The position: the items delivered so far in this epoch (JSON types)."""
@@ -163,24 +179,12 @@ class ShareIterator:
         """
         if self._items is not None:
             raise StateError("load_state_dict() must be called before the first item")
-        if not isinstance(state, Mapping) or state.get(_KEY) != _FORMAT:
+        if not is_share_state(state):
             raise StateError(
                 "not the state of a pescador.torch.StreamDataset iterator (format "
                 f"{_FORMAT}); got {str(state)[:80]}"
             )
-        here = self._config()
-        differs = [
-            f"{name}={state.get(name)!r} in the state, {value!r} here"
-            for name, value in here.items()
-            if name != "worker" and state.get(name) != value
-        ]
-        if differs:
-            raise StateError(
-                "this StreamDataset state was saved under another configuration: "
-                + "; ".join(differs)
-                + " (a state resumes only with the same world_size, num_workers and "
-                "samples_per_epoch, on the same rank)"
-            )
+        check_configuration(state, self._config())
         if state.get("worker") != self._worker:
             raise StateError(
                 f"the state of DataLoader worker {state.get('worker')!r} was given to worker "

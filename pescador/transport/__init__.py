@@ -18,6 +18,9 @@ chunk: no copy on its side. Array data is never pickled on the way.
 - ``_chunks``: the chunk allocator (:class:`ChunkFiles`: power-of-two chunks in files
   allocated in full, at most ``limit`` bytes) and the consumer's mappings
   (:class:`ChunkMaps`: a chunk goes back to the worker once no array views it).
+- ``_pool``: chunks for a producer whose consumer sends nothing back (a worker of PyTorch's
+  DataLoader, which owns the pipes): :class:`Pool` (a private directory, chunk files, and a
+  shared byte per chunk that the consumer clears on release), :class:`PoolMaps`.
 - ``_layout``: items split into layouts, arrays and values (:class:`Encoder`), and rebuilt
   (:class:`Decoder`); the message bodies; frames and JSON for ZeroMQ.
 - ``_pipes``: framed pickles on pipes, written a few at a time, read in bulk.
@@ -36,6 +39,7 @@ from ._directory import default_limit, make_directory, reclaim, remove_directory
 from ._layout import MAX_LAYOUTS, Decoder, Encoder, as_frame, layout_from_json, layout_json
 from ._messages import CREDIT, END, ERROR, ITEM, STOP, error_report, worker_error
 from ._pipes import Inbox, Outbox, send
+from ._pool import Pool, PoolMaps, pool
 from ._processes import (
     DYING_WAIT,
     Shipped,
@@ -61,6 +65,8 @@ __all__ = [
     "Encoder",
     "Inbox",
     "Outbox",
+    "Pool",
+    "PoolMaps",
     "Shipped",
     "Watchdog",
     "as_frame",
@@ -72,6 +78,7 @@ __all__ = [
     "layout_from_json",
     "layout_json",
     "make_directory",
+    "pool",
     "reclaim",
     "remove_directory",
     "send",

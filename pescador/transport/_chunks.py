@@ -38,6 +38,34 @@ def _path(directory: str, worker: int, fid: int) -> str:
     return os.path.join(directory, f"w{worker}-{fid}")
 
 
+def create_file(path: str, size: int) -> mmap.mmap:
+    """A new file of ``size`` bytes at ``path``, allocated in full, mapped read-write.
+
+    Raises ``FileNotFoundError`` if the directory is gone, another ``OSError`` if there is no
+    room (the file is not left behind).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, size)
+        else:  # pragma: no cover - macOS
+            os.ftruncate(fd, size)
+        return mmap.mmap(fd, size)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    finally:
+        os.close(fd)
+
+
+def map_file(path: str, writable: bool = True) -> mmap.mmap:
+    """An existing file mapped whole (read-only unless ``writable``)."""
+    with open(path, "r+b" if writable else "rb") as f:
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        return mmap.mmap(f.fileno(), 0, access=access)
+
+
 class ChunkFiles:
     """A worker's chunk files: chunks handed out, and reused once the consumer releases them
     (last released, first reused: still in the CPU's caches)."""
@@ -71,25 +99,14 @@ class ChunkFiles:
         if self.total + file_bytes > self.limit:
             return None
         fid = len(self.maps)
-        path = _path(self.directory, self.worker, fid)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        except OSError:
+            mapping = create_file(_path(self.directory, self.worker, fid), file_bytes)
+        except FileNotFoundError:
             return None  # the directory is gone (the consumer is closing)
-        try:
-            if hasattr(os, "posix_fallocate"):
-                os.posix_fallocate(fd, 0, file_bytes)
-            else:  # pragma: no cover - macOS
-                os.ftruncate(fd, file_bytes)
-            mapping = mmap.mmap(fd, file_bytes)
         except OSError:
             # /dev/shm is full: no more files (each refusal would cost a failed allocation).
             self.limit = self.total
-            with contextlib.suppress(OSError):
-                os.unlink(path)
             return None
-        finally:
-            os.close(fd)
         self.maps.append(mapping)
         self.size_of[fid] = chunk
         self.total += file_bytes
@@ -132,18 +149,19 @@ class ChunkMaps:
         self._on_release = on_release
 
     def _map(self, fid: int) -> mmap.mmap:
-        path = _path(self.directory, self.worker, fid)
-        with open(path, "r+b" if self.writable else "rb") as f:
-            access = mmap.ACCESS_WRITE if self.writable else mmap.ACCESS_READ
-            mapping = mmap.mmap(f.fileno(), 0, access=access)
+        mapping = map_file(_path(self.directory, self.worker, fid), self.writable)
         self.maps[fid] = mapping
         return mapping
+
+    def view(self, fid: int, offset: int, size: int) -> np.ndarray:
+        """The ``size`` bytes at ``offset`` of file ``fid`` (untracked: see :meth:`base`)."""
+        mapping = self.maps.get(fid) or self._map(fid)
+        return np.frombuffer(mapping, np.uint8, size, offset)
 
     def base(self, fid: int, offset: int, size: int) -> np.ndarray:
         """The ``size`` bytes at ``offset`` of file ``fid``, as the base array of an item:
         the chunk is released when no array views it any more."""
-        mapping = self.maps.get(fid) or self._map(fid)
-        base = np.frombuffer(mapping, np.uint8, size, offset)
+        base = self.view(fid, offset, size)
         ref = _ChunkRef(base, self._on_release)
         ref.chunk = (fid, offset)
         self.refs[id(ref)] = ref

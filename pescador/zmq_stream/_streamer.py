@@ -105,15 +105,13 @@ class _ZMQIterator(StreamIterator[Any]):
     def __init__(
         self, owner: ZMQStreamer, max_iter: Any, seed: InheritedSeed, counted: bool
     ) -> None:
-        super().__init__(max_iter, seed)
+        super().__init__(max_iter, seed, owner)
         self._owner = owner
         self._counted = counted
         self._progress = _Progress(0, None)
 
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
         owner = self._owner
-        if owner.stream_ is not None:
-            return owner.stream_, None
         holder = owner if self._counted else None
         resume = self._resume
         if resume is not None and resume.get("done"):
