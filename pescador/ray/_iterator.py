@@ -102,10 +102,8 @@ class RayIterator(StreamIterator[Any]):
                 f"part {part} of {parts} ended before its length={owner.length} items: its "
                 "actors' shares yield nothing (every part needs streamers that yield items)"
             )
-        merge = RayMerge(
-            handles, [weights[c] for c in consumers], draws, owner.ordered,
-            owner.stall_timeout, endless,
-        )  # fmt: skip
+        shares = [weights[c] for c in consumers]
+        merge = RayMerge(handles, shares, draws, owner.ordered, owner.stall_timeout, endless)
         items = merge.items()
         # Whatever happens to the items' generator (the end, close(), an error, the iterator
         # dropped), the actors go with it; it holds no reference to this iterator.
