@@ -1,11 +1,22 @@
 """pytest configuration shared by the tests and the doctests of the package.
 
-The doctests of ``pescador/torch`` need PyTorch (the ``torch`` extra, which ``make test``
-installs); without it they are not collected, and ``tests/test_torch*.py`` skip themselves.
+The doctests of ``pescador/torch`` and ``pescador/ray`` need PyTorch and Ray (the ``torch`` and
+``ray`` extras, which ``make test`` installs); without them they are not collected, and
+``tests/test_torch*.py`` and ``tests/test_ray.py`` skip themselves.
+
+Ray advertises the machine's own address and listens on every interface, even when told
+127.0.0.1, unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is in the environment before ray is
+imported: set here, before any test or doctest module imports it, so that every Ray process
+the tests start (they inherit the environment) stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 
-collect_ignore_glob = [] if importlib.util.find_spec("torch") else ["pescador/torch/*"]
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+
+collect_ignore_glob = [
+    f"pescador/{name}/*" for name in ("torch", "ray") if importlib.util.find_spec(name) is None
+]

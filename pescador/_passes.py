@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import _state
 from ._iterator import _EMPTY, StreamIterator, restore_source, state_of
 from ._seeds import InheritedSeed, Seed, resolve_seed
+from ._sharding import rearm_shard, shard_pending
 
 if TYPE_CHECKING:
     from .core import Streamer
@@ -151,6 +152,9 @@ def _passes(
     if resume is not None:
         position[0] = resume["pass"]
     while True:
+        # In a worker of a split stream, the outermost mux takes its share when it opens; it
+        # opens anew in every pass, so a pass whose mux took the share re-arms it for the next.
+        armed = shard_pending()
         one_pass = stream._iterate(None, (seed, position[0]), counted)
         if resume is not None:
             if resume["current"] is not None:
@@ -168,4 +172,6 @@ def _passes(
             one_pass.close()
         if not one_pass.items_delivered:
             return
+        if armed and not shard_pending():
+            rearm_shard()
         position[0] += 1

@@ -83,6 +83,18 @@ def take_shard() -> WorkerInfo | None:
     return None
 
 
+def shard_pending() -> bool:
+    """Whether the next outermost mux opened will take its share (see :func:`take_shard`)."""
+    return _SHARD_PENDING
+
+
+def rearm_shard() -> None:
+    """Make the next mux opened take its share again: a cycle's next pass in a worker, whose
+    previous pass's outermost mux took it (each pass opens that mux anew)."""
+    global _SHARD_PENDING
+    _SHARD_PENDING = _WORKER is not None
+
+
 def check_start_method(start_method: str | None) -> None:
     """Raise :class:`~pescador.exceptions.PescadorError` unless ``start_method`` is None or a
     multiprocessing start method this platform has."""

@@ -20,8 +20,8 @@ import pescador
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
+from pescador._balance import balanced_groups, split_for  # noqa: E402
 from pescador.torch import StreamDataset  # noqa: E402
-from pescador.torch._layout import balanced_groups, split_for  # noqa: E402
 
 CONFIGS = [(1, 0), (1, 2), (2, 1), (2, 2)]  # (world_size, num_workers)
 
@@ -412,3 +412,11 @@ def test_closing_the_loader_early_leaves_no_process_or_shared_memory():
     assert not any(w.is_alive() for w in workers)
     assert not multiprocessing.active_children()
     assert shared_memory_of(w.pid for w in workers) == []
+
+
+def test_a_finite_share_restarted_to_fill_the_epoch_keeps_its_share():
+    # samples_per_epoch above the share's length: the share restarts, and each restart's
+    # outermost mux takes the share again (not the whole mux: rank 1's items).
+    streams = [pescador.Streamer(range(i * 10, i * 10 + 3)) for i in range(4)]
+    dataset = StreamDataset(pescador.ChainMux(streams), rank=0, world_size=2, samples_per_epoch=24)
+    assert sorted(int(x) for x in dataset) == sorted([0, 1, 2, 20, 21, 22] * 2)

@@ -58,30 +58,8 @@ class _ParallelIterator(StreamIterator[Any]):
 
     def _check_state(self, state: Mapping[str, Any]) -> dict[str, Any]:
         checked = super()._check_state(state)
-        if checked.get("done"):
-            return checked
-        # Per worker: its stream's state (None: from its start), the items it delivered
-        # since (each also counted in n, so a resume never replays more), and whether it
-        # ended. The worker checks its stream's state (a StateError comes back from it).
-        workers = _state.field(checked, "workers", _WHERE)
-        _state.sequence(workers, _WHERE, "workers", length=self._owner.n_workers)
-        delivered = 0  # by the workers: what their states and skips say
-        for i, entry in enumerate(workers):
-            path = f"workers[{i}]"
-            _state.mapping(entry, _WHERE, path)
-            snapshot = _state.field(entry, "state", _WHERE)
-            if snapshot is not None:
-                _state.mapping(snapshot, _WHERE, f"{path}.state")
-                count = snapshot.get("n")
-                delivered += count if type(count) is int and count > 0 else 0
-            delivered += _state.integer(
-                _state.field(entry, "skip", _WHERE), _WHERE, f"{path}.skip"
-            )
-            _state.boolean(_state.field(entry, "done", _WHERE), _WHERE, f"{path}.done")
-        if delivered > checked["n"]:
-            _state.fail(
-                _WHERE, "workers", f"states and skips of at most n={checked['n']} items", delivered
-            )
+        if not checked.get("done"):
+            check_workers(checked, self._owner.n_workers, _WHERE)
         return checked
 
     def _open(self) -> tuple[Iterable[Any], Streamer | None]:
@@ -170,6 +148,31 @@ class _ParallelIterator(StreamIterator[Any]):
 
 
 _WHERE = "ParallelStreamer state"
+
+
+def check_workers(checked: Mapping[str, Any], n_workers: int, where: str) -> None:
+    """Check the ``workers`` field of a consumer's state (``where`` names it in errors): per
+    worker, its stream's state (None: from its start), the items it delivered since (each
+    also counted in ``n``, so a resume never replays more), and whether it ended. The worker
+    checks its stream's state itself (a StateError comes back from it). Also used by
+    :mod:`pescador.ray`, whose actors are its workers."""
+    workers = _state.field(checked, "workers", where)
+    _state.sequence(workers, where, "workers", length=n_workers)
+    delivered = 0  # by the workers: what their states and skips say
+    for i, entry in enumerate(workers):
+        path = f"workers[{i}]"
+        _state.mapping(entry, where, path)
+        snapshot = _state.field(entry, "state", where)
+        if snapshot is not None:
+            _state.mapping(snapshot, where, f"{path}.state")
+            count = snapshot.get("n")
+            delivered += count if type(count) is int and count > 0 else 0
+        delivered += _state.integer(_state.field(entry, "skip", where), where, f"{path}.skip")
+        _state.boolean(_state.field(entry, "done", where), where, f"{path}.done")
+    if delivered > checked["n"]:
+        _state.fail(
+            where, "workers", f"states and skips of at most n={checked['n']} items", delivered
+        )
 
 
 def _close_workers(cleanup: Any, workers: list[WorkerHandle]) -> None:

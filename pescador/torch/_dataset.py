@@ -9,11 +9,11 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from .._balance import positive_streamers, split_for
 from .._seeds import RandomStateLike, Seed, check_random_state, resolve_seed
 from .._sharding import outermost_mux
 from ..core import Streamer
 from ..exceptions import PescadorError
-from ._layout import positive_streamers, split_for
 from ._placement import check_count, resolve_ranks
 from ._share import ShareIterator
 

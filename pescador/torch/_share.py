@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._balance import epoch_stream
 from .._sharding import WorkerInfo, swap_worker, take_shard
 from ..exceptions import PescadorError, StateError
-from ._layout import epoch_stream
 from ._transport import wrap
 
 if TYPE_CHECKING:

@@ -1,18 +1,20 @@
-"""How a stream is split among the consumers of a DataLoader: balanced shares (private).
+"""Balanced shares of a stream, for consumers that each deliver the same number of items
+(private): the DataLoader workers and ranks of :mod:`pescador.torch`, the parts of
+:meth:`pescador.ray.RayStreamer.split`.
 
-Every consumer (a DataLoader worker of one rank) runs the share ``streamers[c::n]`` of the
-stream's outermost mux, as in :class:`~pescador.parallel.ParallelStreamer`. A DataLoader takes
-one item from each of its workers in turn, and every rank takes as many steps as the others,
-so each consumer delivers the same number of items: the mix keeps the mux's proportions only
-if every share carries the same total weight. ParallelStreamer compensates in its merge; a
-DataLoader's merge is fixed, so here the split itself is balanced instead.
+Every consumer runs the share ``streamers[c::n]`` of the stream's outermost mux, as in
+:class:`~pescador.parallel.ParallelStreamer`. A DataLoader takes one item from each of its
+workers in turn, every rank takes as many steps as the others, and the parts of a split stream
+are as long as each other, so each consumer delivers the same number of items: the mix keeps
+the mux's proportions only if every share carries the same total weight. ParallelStreamer
+compensates in its merge; where the merge is fixed, the split itself is balanced instead.
 
 :func:`split_for` builds a copy of the stream whose outermost mux lists its streamers in an
 order such that ``streamers[c::n]`` is consumer ``c``'s group of a balanced partition (largest
 weight first, each to the lightest group), padded with empty streamers of weight 0 where the
 groups differ in size (a zero-weight streamer is never activated, an empty one yields
 nothing). With equal weights the partition is the plain ``[c::n]`` and the stream is left as
-it is. The copy's outermost mux is also reseeded for the epoch (see :func:`epoch_stream`).
+it is. :func:`epoch_stream` reseeds the copy's outermost mux for an epoch (DataLoader).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from .._sharding import outermost_mux
-from ..core import Streamer
-from ..exceptions import PescadorError
-from ..mux import BaseMux
+from ._sharding import outermost_mux
+from .core import Streamer
+from .exceptions import PescadorError
+from .mux import BaseMux
 
 __all__ = ["balanced_groups", "epoch_stream", "split_for"]
 
