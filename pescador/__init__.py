@@ -56,12 +56,12 @@ def __getattr__(name: str) -> object:
 
         module = importlib.import_module(".zmq_stream", __name__)
         return module if name == "zmq_stream" else module.ZMQStreamer
-    if name == "torch":  # PyTorch support (pescador[torch]): imports torch, so on first use
+    if name in ("torch", "keras", "tf"):  # pescador[torch], [keras], [tf]: on first use only
         import importlib
 
-        return importlib.import_module(".torch", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "ZMQStreamer", "torch", "zmq_stream"])
+    return sorted([*globals(), "ZMQStreamer", "keras", "tf", "torch", "zmq_stream"])
