@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import sys
 from typing import Any
 
 
@@ -44,9 +45,13 @@ def serve(conn: Any, backend: str) -> None:
         try:
             request = conn.recv()
         except EOFError:
-            return
+            request = None
         if request is None:
-            return
+            # Skip the interpreter's teardown: TensorFlow's takes seconds, and logs about
+            # dataset iterators finalized after Python.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         module, name, args = request
         try:
             result = getattr(importlib.import_module(module), name)(*args)
@@ -77,7 +82,14 @@ class Worker:
         if not self.conn.poll(timeout):
             self.close(kill=True)
             raise CaseFailed(f"{module}.{name} took more than {timeout} s ({self.backend})")
-        status, payload = self.conn.recv()
+        try:
+            status, payload = self.conn.recv()
+        except (EOFError, OSError):
+            code = self.process.exitcode
+            self.close(kill=True)
+            raise CaseFailed(
+                f"{module}.{name}: the {self.backend} worker died (exit code {code})"
+            ) from None
         if status == "error":
             raise CaseFailed(f"{module}.{name} on the {self.backend} backend:\n{payload}")
         return payload

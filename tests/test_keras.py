@@ -9,26 +9,17 @@ import subprocess
 import sys
 
 import pytest
-from framework_worker import Worker
 
 pytest.importorskip("keras")
 
 BACKENDS = ["torch", "tensorflow"]
 
 
-@pytest.fixture(scope="session")
-def workers():
-    started: dict[str, Worker] = {}
-    yield started
-    for worker in started.values():
-        worker.close()
-
-
 @pytest.fixture(params=BACKENDS)
-def backend(request, workers):
+def backend(request, framework_workers):
     name = request.param
     pytest.importorskip(name)
-    worker = workers.setdefault(name, Worker(name))
+    worker = framework_workers(name)
     return lambda case, *args: worker.run("keras_cases", case, *args)
 
 
