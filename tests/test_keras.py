@@ -5,8 +5,10 @@ worker process per backend (framework_worker.py): Keras fixes its backend at imp
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +72,23 @@ def test_errors_say_what_to_do(backend):
 def test_doctests(backend):
     failed, attempted = backend("doctests")
     assert failed == 0 and attempted > 0
+
+
+@pytest.mark.timeout(150)  # three processes that each import Keras (5 s or more each)
+def test_the_keras_training_example_runs(tmp_path):
+    """examples/keras_train.py for one epoch: trained, killed mid-epoch, resumed, identical."""
+    pytest.importorskip("torch")
+    repo = Path(__file__).resolve().parent.parent
+    python_path = os.pathsep.join([str(repo), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, KERAS_BACKEND="torch", PYTHONPATH=python_path)
+    script = repo / "examples" / "keras_train.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--workdir", str(tmp_path), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resumed at epoch 0, step 7" in done.stdout
+    assert "resumed run matches the uninterrupted run" in done.stdout
