@@ -164,11 +164,12 @@ def resume_matches(workdir: str) -> int:
 def fits_continue_exactly() -> None:
     """With a Checkpoint, a second fit continues after the last batch trained by the first
     (TensorFlow reads ahead: those batches are not lost), and the state after each fit is the
-    state after its last trained batch."""
+    state after its last trained batch (here rebuilt by replaying the stream: with no saves
+    planned, no state was kept when batch 10 was read)."""
     reset()
     model = make_model()
     train = StreamDataset(train_stream(), "x", "y")
-    checkpoint = Checkpoint(None, train)
+    checkpoint = Checkpoint(None, train, at_epoch_end=False)
     model.fit(train, steps_per_epoch=5, epochs=2, callbacks=[checkpoint], shuffle=False, verbose=0)
     state = checkpoint.state_dict()
     model.fit(train, steps_per_epoch=7, epochs=1, callbacks=[checkpoint], shuffle=False, verbose=0)
@@ -325,6 +326,10 @@ def errors() -> dict[str, str]:
         "an item has no key 'Y'",
         lambda: model.fit(missing, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0),
     )
+    out["generator"] = expect(
+        "Unrecognized data type",
+        lambda: model.fit(pescador.keras_tuples(train_stream(), "x", "y"), steps_per_epoch=2),
+    )
     train = StreamDataset(train_stream(), "x", "y")
     checkpoint = Checkpoint(None, train)
     out["steps"] = expect(
@@ -357,3 +362,28 @@ def doctests() -> tuple[int, int]:
     assert failed == 0, f"{failed} doctest(s) failed"
     assert attempted > 0
     return failed, attempted
+
+
+def readme(workdir: str) -> float:
+    """The README's Keras example runs as written (in ``workdir``: it saves a checkpoint),
+    and a second run resumes from its checkpoint instead of starting over."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Keras 3 and tf.data", 1)[1].split("\n## ", 1)[0]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
+    assert "Checkpoint" in code
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        first: dict[str, Any] = {"__name__": "readme_keras"}
+        exec(compile(code, "README.md", "exec"), first)
+        again: dict[str, Any] = {"__name__": "readme_keras"}
+        exec(compile(code, "README.md", "exec"), again)
+    finally:
+        os.chdir(here)
+    assert first["checkpoint"].trained == 300
+    assert again["checkpoint"].trained == 300  # restored at the end: nothing left to train
+    loss = first["model"].evaluate(first["val"], verbose=0)
+    assert loss < 0.01, loss
+    return float(loss)

@@ -92,3 +92,7 @@ def test_the_keras_training_example_runs(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "resumed at epoch 0, step 7" in done.stdout
     assert "resumed run matches the uninterrupted run" in done.stdout
+
+
+def test_the_readme_example_runs(backend, tmp_path):
+    assert backend("readme", str(tmp_path)) < 0.01
