@@ -15,7 +15,8 @@ batch, in steady state (the first batches excluded), best of ``--repeat``:
   (Keras' fastest path: ``fit(x, y, batch_size=64)``). The differences with the array path are
   what the input pipeline costs per batch; each case keeps the best of ``--repeat`` fits.
 
-Each Keras backend runs in its own subprocess (Keras fixes its backend at import). The
+The fit cases are in CPU time of the process (all threads), the others in wall time. Each
+Keras backend runs in its own subprocess (Keras fixes its backend at import). The
 reference (pescador 3.0.0) has no Keras support and its virtualenv no Keras: its side is n/a.
 """
 
@@ -79,7 +80,9 @@ def per_batch(iterator: Any, n: int, repeat: int) -> float:
 
 
 class Clock:
-    """A callback timing the batches after the first ``skip`` of a fit."""
+    """A callback timing the batches after the first ``skip`` of a fit, in CPU time of the
+    process (all its threads: TensorFlow reads the stream in its own), which other jobs on a
+    shared machine do not inflate."""
 
     def __init__(self, keras: Any, skip: int = 10) -> None:
         outer = self
@@ -87,8 +90,8 @@ class Clock:
         class _Clock(keras.callbacks.Callback):
             def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
                 if batch == skip - 1:
-                    outer.start = time.perf_counter()
-                outer.end, outer.count = time.perf_counter(), batch + 1 - skip
+                    outer.start = time.process_time()
+                outer.end, outer.count = time.process_time(), batch + 1 - skip
 
         self.callback = _Clock()
         self.start = self.end = 0.0
