@@ -139,7 +139,9 @@ def inner(backend: str, steps: int, repeat: int) -> dict[str, float]:
         callbacks = [clock.callback]
         options: dict[str, Any] = {"epochs": 1, "verbose": 0, "shuffle": False}
         if feed == "arrays":
-            m.fit(x, y, batch_size=ROWS, steps_per_epoch=steps + 10, callbacks=callbacks, **options)
+            m.fit(
+                x, y, batch_size=ROWS, steps_per_epoch=steps + 10, callbacks=callbacks, **options
+            )
             return clock.seconds()
         if feed == "generator":
             data: Any = ((b["x"], b["y"]) for b in stream().iterate())
@@ -169,11 +171,10 @@ def main() -> None:
     for backend in ("torch", "tensorflow"):
         names += [FIT.format(backend=backend, feed=f) for f in FEEDS.values()]
         names.append(OVERHEAD.format(backend=backend))
-    try:
-        import keras  # noqa: F401 - only whether it is there (the backend is chosen below)
-    except ImportError:
-        keras = None
-    if keras is None or not is_ours(pescador):
+    import importlib.util
+
+    # Only whether Keras is there: importing it here would fix a backend in this process.
+    if importlib.util.find_spec("keras") is None or not is_ours(pescador):
         for name in names:
             report.add(name, lambda: None, "batch")
         report.emit()

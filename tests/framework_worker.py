@@ -2,8 +2,10 @@
 
 Keras fixes its backend when it is first imported (``KERAS_BACKEND``), and importing
 TensorFlow imports Keras: so every test that needs Keras or TensorFlow runs in a worker
-process started with the backend it needs (``spawn``: a fresh interpreter), one per backend
-for the whole session, and the pytest process itself never imports either. A test sends the
+process started with the backend it needs (a fresh interpreter, ``subprocess`` rather than
+``multiprocessing``, so that the other tests' checks for leftover ``multiprocessing``
+children do not see it), one per backend for the whole session, and the pytest process
+itself never imports either. A test sends the
 name of a function of a case module (``keras_cases``, ``tf_cases``) and its arguments; the
 worker runs it and sends back its result, or the formatted traceback of what it raised,
 which the test raises again as a :class:`CaseFailed`.
@@ -16,9 +18,12 @@ pyproject.toml governs the pytest process only), with the narrow exceptions list
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
+import socket
+import subprocess
 import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 
@@ -26,11 +31,11 @@ class CaseFailed(AssertionError):
     """A case raised in the worker; the message holds the worker's traceback."""
 
 
-def serve(conn: Any, backend: str) -> None:
-    """The worker's loop: ``(module, function, args)`` in, ``("ok", result)`` or
-    ``("error", traceback)`` out; ``None`` (or the pipe closing) ends it."""
-    os.environ["KERAS_BACKEND"] = backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log noise
+def serve(fd: int) -> None:
+    """The worker's loop, on the socket ``fd``: ``(module, function, args)`` in,
+    ``("ok", result)`` or ``("error", traceback)`` out; ``None`` (or the socket closing) ends
+    it. ``KERAS_BACKEND`` is set in its environment."""
+    conn = Connection(fd)
     import importlib
     import traceback
     import warnings
@@ -69,15 +74,26 @@ class Worker:
         self.process: Any = None
         self.conn: Any = None
 
+    def start(self) -> None:
+        ours, theirs = socket.socketpair()
+        here = str(Path(__file__).resolve().parent)
+        env = dict(
+            os.environ,
+            KERAS_BACKEND=self.backend,
+            TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),  # C++ log noise
+            PYTHONPATH=os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])]),
+        )
+        code = f"import framework_worker; framework_worker.serve({theirs.fileno()})"
+        # In the tests' folder: ``import conftest`` is then tests/conftest.py, not the root's.
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", code], pass_fds=[theirs.fileno()], env=env, cwd=here
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+
     def run(self, module: str, name: str, *args: Any, timeout: float = 50) -> Any:
-        if self.process is None or not self.process.is_alive():
-            context = multiprocessing.get_context("spawn")
-            self.conn, child = context.Pipe()
-            self.process = context.Process(
-                target=serve, args=(child, self.backend), name=f"keras-{self.backend}"
-            )
-            self.process.start()
-            child.close()
+        if self.process is None or self.process.poll() is not None:
+            self.start()
         self.conn.send((module, name, args))
         if not self.conn.poll(timeout):
             self.close(kill=True)
@@ -85,7 +101,7 @@ class Worker:
         try:
             status, payload = self.conn.recv()
         except (EOFError, OSError):
-            code = self.process.exitcode
+            code = self.process.poll()
             self.close(kill=True)
             raise CaseFailed(
                 f"{module}.{name}: the {self.backend} worker died (exit code {code})"
@@ -100,9 +116,10 @@ class Worker:
         if not kill:
             with contextlib.suppress(OSError):
                 self.conn.send(None)
-            self.process.join(10)
-        if self.process.is_alive():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(10)
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.join(5)
+            self.process.wait(5)
         self.conn.close()
         self.process = None

@@ -343,6 +343,8 @@ def errors() -> dict[str, str]:
         (lambda: Checkpoint(None, StreamDataset(train_stream(), "x", steps=2)), "steps=2"),
         (lambda: Checkpoint(None, train), "already has a Checkpoint"),
         (lambda: Checkpoint(None, train_stream()), "expected a pescador.keras.StreamDataset"),
+        (lambda: setattr(train, "workers", 4), "workers=4"),
+        (lambda: setattr(train, "use_multiprocessing", True), "use_multiprocessing=True"),
     ]:
         try:
             bad()
