@@ -56,7 +56,7 @@ def __getattr__(name: str) -> object:
 
         module = importlib.import_module(".zmq_stream", __name__)
         return module if name == "zmq_stream" else module.ZMQStreamer
-    if name in ("torch", "ray"):  # pescador[torch], pescador[ray]: imported on first use
+    if name in ("torch", "ray", "keras", "tf"):  # extras: imported on first use
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
@@ -64,4 +64,4 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), "ZMQStreamer", "ray", "torch", "zmq_stream"])
+    return sorted([*globals(), "ZMQStreamer", "keras", "ray", "tf", "torch", "zmq_stream"])

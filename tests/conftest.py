@@ -98,6 +98,22 @@ def nothing_left_after_the_session():
         pytest.fail("left behind after the test session:\n" + "\n".join(left))
 
 
+@pytest.fixture(scope="session")
+def framework_workers():
+    """The worker processes of the Keras and TensorFlow tests, one per Keras backend, started
+    on first use (framework_worker.py) and stopped at the end of the session."""
+    from framework_worker import Worker
+
+    workers: dict[str, Worker] = {}
+
+    def worker(backend: str) -> Worker:
+        return workers.setdefault(backend, Worker(backend))
+
+    yield worker
+    for started in workers.values():
+        started.close()
+
+
 # --------------------------------------------------------------------------- sources
 def count_up(n):
     """0, 1, ..., n - 1."""
