@@ -50,6 +50,9 @@ class SlotTable:
         Which activation of the iteration each slot runs (its seed is ``seed.child(n)``).
     opened : int
         How many activations the iteration has opened.
+    stats : Recorder or None
+        What a watched iteration counts (:mod:`pescador.stats`), told of each activation as it
+        opens and ends; ``None`` (unwatched) costs one test per activation.
     """
 
     __slots__ = (
@@ -60,6 +63,7 @@ class SlotTable:
         "opened",
         "seed",
         "sources",
+        "stats",
         "streamer_ids",
         "streamers",
     )
@@ -74,6 +78,7 @@ class SlotTable:
         self.children: list[StreamIterator[Any] | None] = []
         self.streamer_ids: list[int] = []
         self.activation_ids: list[int] = []
+        self.stats: Any = None
 
     def reserve(self, n: int) -> None:
         """Make room for ``n`` slots (closed until opened)."""
@@ -111,6 +116,11 @@ class SlotTable:
         except Exception as exc:
             add_note(exc, _raised_by(i, self.name, stream))
             raise
+        if self.stats is not None:
+            old = self.children[k]
+            if old is not None:
+                self.stats.ended(old)
+            self.stats.opened(i, child)
         self.sources[k] = items
         self.left[k] = budget
         self.children[k] = child
@@ -137,6 +147,8 @@ class SlotTable:
         child.close()
         self.children[k] = None
         self.sources[k] = _FINISHED
+        if self.stats is not None:
+            self.stats.ended(child)
         return child.items_delivered
 
     def close(self) -> None:
