@@ -238,7 +238,7 @@ def test_unwatched_iterations_never_call_the_recorder(monkeypatch):
     def fail(*args):
         raise AssertionError("recorder called")
 
-    monkeypatch.setattr(Recorder, "opened", fail)
+    monkeypatch.setattr(Recorder, "swap", fail)
     monkeypatch.setattr(Recorder, "ended", fail)
     log = collections.Counter()
     inner = pescador.StochasticMux(sources("ab", 3, log), 1, 2)

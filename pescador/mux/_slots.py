@@ -56,6 +56,7 @@ class SlotTable:
     """
 
     __slots__ = (
+        "__weakref__",
         "activation_ids",
         "children",
         "left",
@@ -116,11 +117,8 @@ class SlotTable:
         except Exception as exc:
             add_note(exc, _raised_by(i, self.name, stream))
             raise
-        if self.stats is not None:
-            old = self.children[k]
-            if old is not None:
-                self.stats.ended(old)
-            self.stats.opened(i, child)
+        if self.stats is not None:  # watched (pescador.stats): once per activation
+            self.stats.swap(self.streamer_ids[k], self.children[k], i, child)
         self.sources[k] = items
         self.left[k] = budget
         self.children[k] = child
@@ -148,7 +146,7 @@ class SlotTable:
         self.children[k] = None
         self.sources[k] = _FINISHED
         if self.stats is not None:
-            self.stats.ended(child)
+            self.stats.ended(self.streamer_ids[k], child)
         return child.items_delivered
 
     def close(self) -> None:

@@ -1,129 +1,211 @@
 """What a watched mux iteration counts: per streamer, its activations and their items (private).
 
 A :class:`Recorder` is attached to the slot table of a mux iteration
-(:class:`pescador.mux._slots.SlotTable`, its ``stats``). The table calls :meth:`Recorder.opened`
-when a slot starts an activation and :meth:`Recorder.ended` when one is closed or replaced:
-once per *activation*, never per item. The items come from what the iteration counts already,
-each child iterator's ``items_delivered``: those of the activations that ended are added up
-when they end, those of the running ones are read when a snapshot is taken. So the loop's
-per-item path is the same, watched or not, and an unwatched table pays one ``is None`` test
-per activation.
+(:class:`pescador.mux._slots.SlotTable`, its ``stats``). The table calls :meth:`Recorder.swap`
+when a slot's activation ends and another starts in it, and :meth:`Recorder.ended` when a
+slot closes: once per *activation*, never per item. The items come from what the iteration
+counts already, each child iterator's count of items delivered: those of the activations that
+ended are added up as they end; those of the running ones are read from the live tables when
+a snapshot is taken. So the loop's per-item path is the same, watched or not, and an unwatched
+table pays one ``is None`` test per activation.
 
 A streamer that is itself a mux gets a recorder of its own (one per streamer, shared by all its
 activations), attached to each of its iterations as it opens: a tree of recorders. A window
 streamer of :mod:`pescador.io` is asked for its ``bytes_read`` when its activation ends.
+Plain streamers take the short path: after their first activation, a flag says there is
+nothing more to do for them.
 """
 
 from __future__ import annotations
 
+import weakref
+from operator import length_hint
 from typing import Any
 
+import numpy as np
+
+from .._iterator import _BIG
 from .._passes import _StreamerIterator
 from ..io._windows import WindowIterator
+
+
+def _special(stream: Any) -> bool:
+    """Whether the activations of ``stream`` need more than counting: a mux (counted per
+    streamer of its own), a window streamer of :mod:`pescador.io` (bytes read), or a stream
+    that a ChainMux's generator gives (unknown)."""
+    from ..io._streamers import npy_windows, npz_windows
+    from ..mux._base import BaseMux
+
+    if isinstance(stream, BaseMux):
+        return True
+    func = getattr(stream, "streamer", None)
+    return func is npz_windows or func is npy_windows or not hasattr(stream, "streamer")
+
+
+#: Ended activations are added up in bulk, this many at a time (and at each snapshot).
+_FLUSH = 2048
 
 
 class Recorder:
     """The counts of one mux (over all the iterations of it that it was attached to).
 
-    Lists indexed by streamer (they grow for a ChainMux over a generator of streams):
-    ``activations`` opened, ``done``: activations that ended, and the ``items`` they delivered;
-    ``bytes`` read by the window streamers whose activations ended. ``live`` maps each running
-    activation (a child iterator) to its streamer, ``base`` the items it had delivered when
-    the recorder was attached (a running iteration watched late, or a restored one).
+    Arrays indexed by streamer (they grow for a ChainMux over a generator of streams):
+    ``activations`` opened; ``done``, the activations that ended, and ``items`` they
+    delivered; ``bytes`` read by the window streamers whose activations ended.
+
+    Per activation, the hooks only append to three lists: ``opened`` (streamer ids),
+    ``finished`` (the tallies of the activations that ended, whose lengths say how many items
+    each delivered) and ``ended_ids`` (their streamers); :meth:`flush` adds them up in bulk.
+    ``slow``: whether some activations need more than that (see :func:`_special`, and the
+    activations adopted running). ``tables``: the slot tables watched (for their running
+    activations); ``base``: the items an adopted activation had delivered before;
+    ``files``: the running activations of window streamers and their window iterators.
     """
 
-    __slots__ = ("activations", "base", "bytes", "children", "done", "files", "items", "live")
+    __slots__ = (
+        "activations",
+        "base",
+        "bytes",
+        "children",
+        "done",
+        "ended_ids",
+        "files",
+        "finished",
+        "items",
+        "opened",
+        "slow",
+        "tables",
+    )
 
     def __init__(self, n: int = 0) -> None:
-        self.activations = [0] * n
-        self.done = [0] * n
-        self.items = [0] * n
-        self.bytes = [0] * n
-        self.live: dict[Any, int] = {}
+        self.activations = np.zeros(n, np.int64)
+        self.done = np.zeros(n, np.int64)
+        self.items = np.zeros(n, np.int64)
+        self.bytes = np.zeros(n, np.int64)
+        self.slow = False
+        self.opened: list[int] = []
+        self.finished: list[Any] = []
+        self.ended_ids: list[int] = []
+        self.tables: weakref.WeakSet[Any] = weakref.WeakSet()
         self.base: dict[Any, int] = {}
         self.files: dict[Any, WindowIterator] = {}
         self.children: dict[int, Recorder] = {}
 
-    def _grow(self, i: int) -> None:
-        more = i + 1 - len(self.activations)
-        for column in (self.activations, self.done, self.items, self.bytes):
-            column.extend([0] * more)
-
     # -- the slot table's hooks (once per activation) -----------------------------------------
-    def opened(self, i: int, child: Any) -> None:
-        """Slot activation ``child`` of streamer ``i`` started (nothing delivered yet)."""
-        try:
-            self.activations[i] += 1
-        except IndexError:
-            self._grow(i)
-            self.activations[i] += 1
-        self.live[child] = i
+    def swap(self, old_i: int, old: Any, i: int, child: Any) -> None:
+        """A slot's activation ``old`` of streamer ``old_i`` (None: the slot was closed) ended,
+        and activation ``child`` of streamer ``i`` started in it."""
+        if old is not None:  # (as ended(), inline: this runs once per activation)
+            ended = self.finished
+            ended.append(old._tally)
+            self.ended_ids.append(old_i)
+            if self.slow:
+                self._end(old_i, old)
+            if len(ended) >= _FLUSH:
+                self.flush()
+        self.opened.append(i)
+        if self.slow:
+            self._start(i, child)
+
+    def ended(self, i: int, child: Any) -> None:
+        """A slot's activation ``child`` of streamer ``i`` ended."""
+        ended = self.finished
+        ended.append(child._tally)
+        self.ended_ids.append(i)
+        if self.slow:
+            self._end(i, child)
+        if len(ended) >= _FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add up the activations opened and ended since the last flush."""
+        ended, ids, opened = self.finished, self.ended_ids, self.opened
+        if not (ended or opened):
+            return
+        # (C-level: each tally's length is _BIG less the items its activation delivered)
+        counts = _BIG - np.fromiter(map(length_hint, ended), np.int64, len(ended))
+        self.finished, self.ended_ids, self.opened = [], [], []
+        self._grow(max(max(ids, default=-1), max(opened, default=-1)) + 1)
+        np.add.at(self.items, np.array(ids, np.intp), counts)
+        np.add.at(self.done, np.array(ids, np.intp), 1)
+        np.add.at(self.activations, np.array(opened, np.intp), 1)
+
+    def _grow(self, n: int) -> None:
+        more = n - len(self.activations)
+        if more > 0:
+            pad = np.zeros(more, np.int64)
+            self.activations = np.concatenate([self.activations, pad])
+            self.done = np.concatenate([self.done, pad])
+            self.items = np.concatenate([self.items, pad])
+            self.bytes = np.concatenate([self.bytes, pad])
+
+    # -- the long path: window streamers, nested muxes, adopted activations -------------------
+    def _start(self, i: int, child: Any) -> None:
         if type(child) is _StreamerIterator:
             source = child._source
             if type(source) is WindowIterator:
                 self.files[child] = source
-        else:
-            self._nest(i, child)
-
-    def ended(self, child: Any) -> None:
-        """Slot activation ``child`` ended (closed, or replaced in its slot)."""
-        i = self.live.pop(child, None)
-        if i is None:  # (not seen opening: opened before the recorder was attached, and gone)
             return
-        n = child.items_delivered
-        if self.base:
-            n -= self.base.pop(child, 0)
-        self.items[i] += n
-        self.done[i] += 1
-        if self.files:
-            source = self.files.pop(child, None)
-            if source is not None:
-                self.bytes[i] += source.bytes_read
-
-    def _nest(self, i: int, child: Any) -> None:
-        """A child that is a mux iteration: its own recorder counts its streamers."""
-        policy = getattr(child, "policy", None)
+        policy = getattr(child, "policy", None)  # a mux iteration (started)
         if policy is None:
             return
         sub = self.children.get(i)
         if sub is None:
-            sub = self.children[i] = Recorder(len(policy.table.streamers))
+            sub = self.children[i] = Recorder()
         sub.adopt(policy.table)
+
+    def _end(self, i: int, child: Any) -> None:
+        if self.base:
+            base = self.base.pop(child, 0)
+            if base:
+                self._grow(i + 1)
+                self.items[i] -= base
+        if self.files:
+            source = self.files.pop(child, None)
+            if source is not None:
+                self._grow(i + 1)
+                self.bytes[i] += source.bytes_read
 
     # -- attaching ----------------------------------------------------------------------------
     def adopt(self, table: Any) -> None:
-        """Watch ``table`` from now on, with the activations it runs already (their items so
-        far are not counted)."""
+        """Watch ``table`` from now on, with the activations it runs already (the items they
+        delivered before are not counted)."""
+        self._grow(len(table.streamers))
+        self.slow = self.slow or any(map(_special, table.streamers))
         table.stats = self
+        self.tables.add(table)
         for child, i in zip(table.children, table.streamer_ids, strict=False):
             if child is not None:
-                self.opened(i, child)
                 done = child.items_delivered
                 if done:
                     self.base[child] = done
+                    self.slow = True
+                self.swap(i, None, i, child)
 
     # -- reading ------------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
         """The counts now, as JSON types: the ended activations' plus the running ones'.
 
-        ``{"activations", "ended", "items", "bytes"}`` (lists by streamer) and ``"children"``
-        (``[streamer, export]`` pairs for the streamers that are muxes).
+        ``{"activations", "ended", "items", "ended_items", "bytes"}`` (lists by streamer) and
+        ``"children"`` (``[streamer, export]`` pairs for the streamers that are muxes).
         """
-        items = list(self.items)
-        nbytes = list(self.bytes)
+        self.flush()
+        items = self.items.tolist()
+        nbytes = self.bytes.tolist()
         base = self.base
-        files = self.files
-        for child, i in self.live.items():
-            items[i] += child.items_delivered - (base.get(child, 0) if base else 0)
-            if files:
-                source = files.get(child)
+        for table in list(self.tables):
+            for child, i in zip(table.children, table.streamer_ids, strict=False):
+                if child is None:
+                    continue
+                items[i] += child.items_delivered - base.get(child, 0)
+                source = self.files.get(child)
                 if source is not None:
                     nbytes[i] += source.bytes_read
         return {
-            "activations": list(self.activations),
-            "ended": list(self.done),
+            "activations": self.activations.tolist(),
+            "ended": self.done.tolist(),
             "items": items,
-            "ended_items": list(self.items),
+            "ended_items": self.items.tolist(),
             "bytes": nbytes,
             "children": [[i, sub.export()] for i, sub in sorted(self.children.items())],
         }
