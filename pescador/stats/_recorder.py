@@ -73,6 +73,7 @@ class Recorder:
         "finished",
         "items",
         "opened",
+        "recipe",
         "slow",
         "tables",
     )
@@ -83,6 +84,7 @@ class Recorder:
         self.items = np.zeros(n, np.int64)
         self.bytes = np.zeros(n, np.int64)
         self.slow = False
+        self.recipe: Any = None  # the streamers of the tables adopted (checked once)
         self.opened: list[int] = []
         self.finished: list[Any] = []
         self.ended_ids: list[int] = []
@@ -170,8 +172,11 @@ class Recorder:
     def adopt(self, table: Any) -> None:
         """Watch ``table`` from now on, with the activations it runs already (the items they
         delivered before are not counted)."""
-        self._grow(len(table.streamers))
-        self.slow = self.slow or any(map(_special, table.streamers))
+        streamers = table.streamers
+        if streamers is not self.recipe:  # (a nested mux's: the same list at every activation)
+            self.recipe = streamers
+            self._grow(len(streamers))
+            self.slow = self.slow or any(map(_special, streamers))
         table.stats = self
         self.tables.add(table)
         for child, i in zip(table.children, table.streamer_ids, strict=False):
