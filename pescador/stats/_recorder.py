@@ -64,6 +64,9 @@ class Recorder:
 
     __slots__ = (
         "activations",
+        "add_ended",
+        "add_opened",
+        "add_tally",
         "base",
         "bytes",
         "children",
@@ -88,6 +91,9 @@ class Recorder:
         self.opened: list[int] = []
         self.finished: list[Any] = []
         self.ended_ids: list[int] = []
+        self.add_opened = self.opened.append
+        self.add_tally = self.finished.append
+        self.add_ended = self.ended_ids.append
         self.tables: weakref.WeakSet[Any] = weakref.WeakSet()
         self.base: dict[Any, int] = {}
         self.files: dict[Any, WindowIterator] = {}
@@ -98,25 +104,23 @@ class Recorder:
         """A slot's activation ``old`` of streamer ``old_i`` (None: the slot was closed) ended,
         and activation ``child`` of streamer ``i`` started in it."""
         if old is not None:  # (as ended(), inline: this runs once per activation)
-            ended = self.finished
-            ended.append(old._tally)
-            self.ended_ids.append(old_i)
+            self.add_tally(old._tally)
+            self.add_ended(old_i)
             if self.slow:
                 self._end(old_i, old)
-            if len(ended) >= _FLUSH:
+            if len(self.finished) >= _FLUSH:
                 self.flush()
-        self.opened.append(i)
+        self.add_opened(i)
         if self.slow:
             self._start(i, child)
 
     def ended(self, i: int, child: Any) -> None:
         """A slot's activation ``child`` of streamer ``i`` ended."""
-        ended = self.finished
-        ended.append(child._tally)
-        self.ended_ids.append(i)
+        self.add_tally(child._tally)
+        self.add_ended(i)
         if self.slow:
             self._end(i, child)
-        if len(ended) >= _FLUSH:
+        if len(self.finished) >= _FLUSH:
             self.flush()
 
     def flush(self) -> None:
@@ -126,11 +130,15 @@ class Recorder:
             return
         # (C-level: each tally's length is _BIG less the items its activation delivered)
         counts = _BIG - np.fromiter(map(length_hint, ended), np.int64, len(ended))
-        self.finished, self.ended_ids, self.opened = [], [], []
-        self._grow(max(max(ids, default=-1), max(opened, default=-1)) + 1)
-        np.add.at(self.items, np.array(ids, np.intp), counts)
-        np.add.at(self.done, np.array(ids, np.intp), 1)
-        np.add.at(self.activations, np.array(opened, np.intp), 1)
+        ended_ids = np.array(ids, np.intp)
+        opened_ids = np.array(opened, np.intp)
+        ended.clear()  # (in place: the hooks hold their append methods)
+        ids.clear()
+        opened.clear()
+        self._grow(max(ended_ids.max(initial=-1), opened_ids.max(initial=-1)) + 1)
+        np.add.at(self.items, ended_ids, counts)
+        np.add.at(self.done, ended_ids, 1)
+        np.add.at(self.activations, opened_ids, 1)
 
     def _grow(self, n: int) -> None:
         more = n - len(self.activations)
