@@ -355,3 +355,19 @@ def test_import_pescador_imports_no_plotting_or_terminal_library():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=50
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_shuffled_mux_whose_weights_change():
+    log = collections.Counter()
+    mux = pescador.ShuffledMux(sources("abcd", 3, log), weights=[1, 2, 3, 4], random_state=5)
+    it = mux.iterate()
+    watched = pescador.stats.watch(it)
+    items = [next(it) for _ in range(60)]
+    it.set_weight(3, 0.0)  # its slot is retired
+    it.set_weight(0, 5.0)
+    items += [next(it) for _ in range(60)]
+    stats = watched.snapshot()
+    check_exact(stats, list("abcd"), items, log)
+    assert stats.targets().tolist() == pytest.approx([5 / 10, 2 / 10, 3 / 10, 0])
+    assert all(tag != "d" for tag, _ in items[60:])
+    it.close()
