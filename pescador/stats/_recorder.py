@@ -50,22 +50,21 @@ class Recorder:
     """The counts of one mux (over all the iterations of it that it was attached to).
 
     Arrays indexed by streamer (they grow for a ChainMux over a generator of streams):
-    ``activations`` opened; ``done``, the activations that ended, and ``items`` they
-    delivered; ``bytes`` read by the window streamers whose activations ended.
+    ``done``, the activations that ended, and ``items`` they delivered; ``bytes`` read by the
+    window streamers whose activations ended. An activation has ended or is running in a
+    watched table, so the activations opened are ``done`` plus those running.
 
-    Per activation, the hooks only append to three lists: ``opened`` (streamer ids),
-    ``finished`` (the tallies of the activations that ended, whose lengths say how many items
-    each delivered) and ``ended_ids`` (their streamers); :meth:`flush` adds them up in bulk.
-    ``slow``: whether some activations need more than that (see :func:`_special`, and the
-    activations adopted running). ``tables``: the slot tables watched (for their running
-    activations); ``base``: the items an adopted activation had delivered before;
-    ``files``: the running activations of window streamers and their window iterators.
+    Per activation, the hooks only append to two lists: ``finished`` (the tallies of the
+    activations that ended, whose lengths say how many items each delivered) and ``ended_ids``
+    (their streamers); :meth:`flush` adds them up in bulk. ``slow``: whether some activations
+    need more than that (see :func:`_special`, and the activations adopted running).
+    ``tables``: the slot tables watched (for their running activations); ``base``: the items an
+    adopted activation had delivered before; ``files``: the running activations of window
+    streamers and their window iterators.
     """
 
     __slots__ = (
-        "activations",
         "add_ended",
-        "add_opened",
         "add_tally",
         "base",
         "bytes",
@@ -75,23 +74,19 @@ class Recorder:
         "files",
         "finished",
         "items",
-        "opened",
         "recipe",
         "slow",
         "tables",
     )
 
     def __init__(self, n: int = 0) -> None:
-        self.activations = np.zeros(n, np.int64)
         self.done = np.zeros(n, np.int64)
         self.items = np.zeros(n, np.int64)
         self.bytes = np.zeros(n, np.int64)
         self.slow = False
         self.recipe: Any = None  # the streamers of the tables adopted (checked once)
-        self.opened: list[int] = []
         self.finished: list[Any] = []
         self.ended_ids: list[int] = []
-        self.add_opened = self.opened.append
         self.add_tally = self.finished.append
         self.add_ended = self.ended_ids.append
         self.tables: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -110,7 +105,6 @@ class Recorder:
                 self._end(old_i, old)
             if len(self.finished) >= _FLUSH:
                 self.flush()
-        self.add_opened(i)
         if self.slow:
             self._start(i, child)
 
@@ -124,27 +118,28 @@ class Recorder:
             self.flush()
 
     def flush(self) -> None:
-        """Add up the activations opened and ended since the last flush."""
-        ended, ids, opened = self.finished, self.ended_ids, self.opened
-        if not (ended or opened):
+        """Add up the activations that ended since the last flush."""
+        ended, ids = self.finished, self.ended_ids
+        if not ended:
             return
         # (C-level: each tally's length is _BIG less the items its activation delivered)
         counts = _BIG - np.fromiter(map(length_hint, ended), np.int64, len(ended))
         ended_ids = np.array(ids, np.intp)
-        opened_ids = np.array(opened, np.intp)
         ended.clear()  # (in place: the hooks hold their append methods)
         ids.clear()
-        opened.clear()
-        self._grow(max(ended_ids.max(initial=-1), opened_ids.max(initial=-1)) + 1)
-        np.add.at(self.items, ended_ids, counts)
-        np.add.at(self.done, ended_ids, 1)
-        np.add.at(self.activations, opened_ids, 1)
+        self._grow(int(ended_ids.max()) + 1)
+        n = len(self.items)
+        if n <= 16 * _FLUSH:  # a dense count is cheaper than scattered adds
+            self.items += np.bincount(ended_ids, counts, n).astype(np.int64)
+            self.done += np.bincount(ended_ids, minlength=n)
+        else:
+            np.add.at(self.items, ended_ids, counts)
+            np.add.at(self.done, ended_ids, 1)
 
     def _grow(self, n: int) -> None:
-        more = n - len(self.activations)
+        more = n - len(self.done)
         if more > 0:
             pad = np.zeros(more, np.int64)
-            self.activations = np.concatenate([self.activations, pad])
             self.done = np.concatenate([self.done, pad])
             self.items = np.concatenate([self.items, pad])
             self.bytes = np.concatenate([self.bytes, pad])
@@ -205,17 +200,22 @@ class Recorder:
         self.flush()
         items = self.items.tolist()
         nbytes = self.bytes.tolist()
+        activations = self.done.tolist()  # (those that ended, and those running)
         base = self.base
         for table in list(self.tables):
             for child, i in zip(table.children, table.streamer_ids, strict=False):
                 if child is None:
                     continue
+                if i >= len(items):  # (a ChainMux's stream not seen ending yet)
+                    more = [0] * (i + 1 - len(items))
+                    items, nbytes, activations = items + more, nbytes + more, activations + more
+                activations[i] += 1
                 items[i] += child.items_delivered - base.get(child, 0)
                 source = self.files.get(child)
                 if source is not None:
                     nbytes[i] += source.bytes_read
         return {
-            "activations": self.activations.tolist(),
+            "activations": activations,
             "ended": self.done.tolist(),
             "items": items,
             "ended_items": self.items.tolist(),
