@@ -251,6 +251,10 @@ def test_unwatched_iterations_never_call_the_recorder(monkeypatch):
 def test_watch_errors():
     with pytest.raises(pescador.PescadorError, match="has no mux"):
         pescador.stats.watch(pescador.Streamer("abc").iterate())
+    plain = pescador.ParallelStreamer(pescador.Streamer("abc"), n_workers=1).iterate()
+    with pytest.raises(pescador.PescadorError, match="stream has no mux"):
+        pescador.stats.watch(plain)
+    plain.close()
     ps = pescador.ParallelStreamer(pescador.StochasticMux(["ab"], 1, 2), n_workers=1)
     it = ps.iterate(max_iter=3)
     next(it)

@@ -66,6 +66,12 @@ class Watch:
                     "watch a ParallelStreamer's iterator before its first item: its workers "
                     "count from their start"
                 )
+            from .._sharding import outermost_mux
+
+            if outermost_mux(iterator._owner.stream) is None:
+                raise PescadorError(
+                    f"cannot watch {iterator!r}: the ParallelStreamer's stream has no mux"
+                )
             iterator._stats = True
         else:
             self._mux_iterator, self._recorder = attach(iterator)
