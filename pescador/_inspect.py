@@ -211,6 +211,8 @@ def run_inspect(args: Any, out: TextIO, err: TextIO) -> int:
         raise InputError(f"{folder}: {exc.strerror or exc}") from None
     if not examples:
         raise InputError(f"{folder}: no .npz or .npy files in this directory")
+    other = ".npy" if fmt == "npz" else ".npz"
+    ignored = sum(1 for name in os.listdir(folder) if name.endswith(other))
     found = problems_of(examples, args.window)
     n_problems = sum(len(v) for v in found.values())
     if args.json:
@@ -223,6 +225,7 @@ def run_inspect(args: Any, out: TextIO, err: TextIO) -> int:
             "readable": sum(1 for e in examples if e.error is None),
             "rows": sum(e.rows for e in examples if e.error is None),
             "window": args.window,
+            "ignored": ignored,
             "arrays": _arrays(examples),
             "problems": found,
             "ok": not n_problems,
@@ -230,6 +233,9 @@ def run_inspect(args: Any, out: TextIO, err: TextIO) -> int:
         print(json.dumps(report, indent=1), file=out)
     else:
         print(_table(folder, fmt, examples, found, args.window, seconds), file=out)
+        if ignored:
+            note = f"(ignored {ignored} {other} files: --format {other[1:]} inspects them)"
+            print(note, file=out)
     return 1 if n_problems else 0
 
 

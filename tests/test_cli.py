@@ -384,6 +384,9 @@ def test_inspect_a_clean_corpus(tmp_path, capsys):
     assert main(["inspect", str(tmp_path), "--json", "--keys", "X,Y"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert dict(report["problems"]["unreadable"]).keys() == {"example-0001", "stray.npy"}
+    np.savez(tmp_path / "other.npz", X=np.zeros(3))  # fewer than the NPY files: ignored
+    assert main(["inspect", str(tmp_path), "--quiet"]) == 1
+    assert "(ignored 1 .npz files: --format npz inspects them)" in capsys.readouterr().out
 
 
 def test_inspect_bad_usage(tmp_path, capsys):
