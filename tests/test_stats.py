@@ -238,8 +238,8 @@ def test_unwatched_iterations_never_call_the_recorder(monkeypatch):
     def fail(*args):
         raise AssertionError("recorder called")
 
-    monkeypatch.setattr(Recorder, "swap", fail)
-    monkeypatch.setattr(Recorder, "ended", fail)
+    for name in ("append", "ended", "started", "ending", "flush", "adopt"):
+        monkeypatch.setattr(Recorder, name, fail)
     log = collections.Counter()
     inner = pescador.StochasticMux(sources("ab", 3, log), 1, 2)
     mux = pescador.StochasticMux([inner, *sources("cd", 3, log)], 2, 2, random_state=0)
@@ -375,3 +375,17 @@ def test_a_shuffled_mux_whose_weights_change():
     assert stats.targets().tolist() == pytest.approx([5 / 10, 2 / 10, 3 / 10, 0])
     assert all(tag != "d" for tag, _ in items[60:])
     it.close()
+
+
+def test_many_activations_are_added_up_in_bulk_exactly():
+    log = collections.Counter()
+    tags = [f"t{i}" for i in range(40)]
+    mux = pescador.StochasticMux(sources(tags, 3, log), 4, 1, dist="constant", random_state=9)
+    it = mux.iterate(max_iter=6000)  # an activation per item: the log fills twice
+    watched = pescador.stats.watch(it)
+    items = list(it)
+    stats = watched.snapshot()
+    check_exact(stats, tags, items, log)
+    # (the activations open when it stopped ended with it, some before their item)
+    assert stats.activations >= 6000
+    assert stats.items_per_activation == pytest.approx(6000 / stats.activations)

@@ -26,6 +26,9 @@ __all__ = ["DrawnSlots", "SlotTable", "Views", "check_slots"]
 #: The items of a slot without an activation: ``next`` on it raises StopIteration.
 _FINISHED: Iterator[Any] = iter(())
 
+#: A watched table's log of ended activations (``stats``) is added up when it holds this many.
+LOG_FLUSH = 2048
+
 #: Per slot: child iterator, weight, items delivered, streamer (a mux's compatibility views).
 Views = tuple[list[Any], list[float], list[int], list[int]]
 
@@ -51,8 +54,11 @@ class SlotTable:
     opened : int
         How many activations the iteration has opened.
     stats : Recorder or None
-        What a watched iteration counts (:mod:`pescador.stats`), told of each activation as it
-        opens and ends; ``None`` (unwatched) costs one test per activation.
+        What a watched iteration counts (:mod:`pescador.stats`): a list, to which the table
+        appends ``(streamer, tally)`` of each activation that ends (its child's counter of
+        items delivered), asking it to add them up when it holds :data:`LOG_FLUSH`; when its
+        ``slow`` is set (nested muxes, window streamers), also told of each activation as it
+        starts and ends. ``None`` (unwatched) costs one test per activation.
     """
 
     __slots__ = (
@@ -117,8 +123,17 @@ class SlotTable:
         except Exception as exc:
             add_note(exc, _raised_by(i, self.name, stream))
             raise
-        if self.stats is not None:  # watched (pescador.stats): once per activation
-            self.stats.swap(self.streamer_ids[k], self.children[k], i, child)
+        stats = self.stats
+        if stats is not None:  # watched (pescador.stats): once per activation, C-level
+            old = self.children[k]
+            if old is not None:
+                stats.append((self.streamer_ids[k], old._tally))
+                if stats.slow:
+                    stats.ending(self.streamer_ids[k], old)
+                if len(stats) >= LOG_FLUSH:
+                    stats.flush()
+            if stats.slow:
+                stats.started(i, child)
         self.sources[k] = items
         self.left[k] = budget
         self.children[k] = child

@@ -1,25 +1,27 @@
 """What a watched mux iteration counts: per streamer, its activations and their items (private).
 
 A :class:`Recorder` is attached to the slot table of a mux iteration
-(:class:`pescador.mux._slots.SlotTable`, its ``stats``). The table calls :meth:`Recorder.swap`
-when a slot's activation ends and another starts in it, and :meth:`Recorder.ended` when a
-slot closes: once per *activation*, never per item. The items come from what the iteration
-counts already, each child iterator's count of items delivered: those of the activations that
-ended are added up as they end; those of the running ones are read from the live tables when
-a snapshot is taken. So the loop's per-item path is the same, watched or not, and an unwatched
-table pays one ``is None`` test per activation.
+(:class:`pescador.mux._slots.SlotTable`, its ``stats``). It is a list: the *log* of the
+activations that ended, to which the table appends ``(streamer, tally)`` when an activation
+ends (the tally is the child iterator's C-level counter, whose length says how many items it
+delivered), a C-level append, once per *activation*, never per item; when the log holds
+:data:`pescador.mux._slots.LOG_FLUSH` entries the table asks the recorder to add them up
+(:meth:`Recorder.flush`, numpy, in bulk). The running activations are read from the live
+tables when a snapshot is taken. So the loop's per-item path is the same, watched or not, and
+an unwatched table pays one ``is None`` test per activation.
 
-A streamer that is itself a mux gets a recorder of its own (one per streamer, shared by all its
-activations), attached to each of its iterations as it opens: a tree of recorders. A window
-streamer of :mod:`pescador.io` is asked for its ``bytes_read`` when its activation ends.
-Plain streamers take the short path: after their first activation, a flag says there is
-nothing more to do for them.
+Some streamers need more than counting (``slow``): a streamer that is itself a mux gets a
+recorder of its own (one per streamer, shared by all its activations), attached to each of its
+iterations as it opens, a tree of recorders; a window streamer of :mod:`pescador.io` is asked
+for its ``bytes_read`` when its activation ends; an activation adopted running has its earlier
+items subtracted. The table calls :meth:`Recorder.started` and :meth:`Recorder.ending` for
+those only, when the recipe has such streamers.
 """
 
 from __future__ import annotations
 
 import weakref
-from operator import length_hint
+from operator import itemgetter, length_hint
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,10 @@ import numpy as np
 from .._iterator import _BIG
 from .._passes import _StreamerIterator
 from ..io._windows import WindowIterator
+from ..mux._slots import LOG_FLUSH
+
+_STREAMER = itemgetter(0)
+_TALLY = itemgetter(1)
 
 
 def _special(stream: Any) -> bool:
@@ -42,99 +48,84 @@ def _special(stream: Any) -> bool:
     return func is npz_windows or func is npy_windows or not hasattr(stream, "streamer")
 
 
-#: Ended activations are added up in bulk, this many at a time (and at each snapshot).
-_FLUSH = 2048
-
-
-class Recorder:
+class Recorder(list[Any]):
     """The counts of one mux (over all the iterations of it that it was attached to).
 
-    Arrays indexed by streamer (they grow for a ChainMux over a generator of streams):
-    ``done``, the activations that ended, and ``items`` they delivered; ``bytes`` read by the
-    window streamers whose activations ended. An activation has ended or is running in a
-    watched table, so the activations opened are ``done`` plus those running.
+    The list itself is the log of the activations that ended since the last :meth:`flush`:
+    ``(streamer, tally)`` pairs. Arrays indexed by streamer (they grow for a ChainMux over a
+    generator of streams): ``done``, the activations that ended, and ``items`` they delivered;
+    ``bytes`` read by the window streamers whose activations ended. An activation has ended or
+    is running in a watched table, so the activations opened are ``done`` plus those running.
 
-    Per activation, the hooks only append to two lists: ``finished`` (the tallies of the
-    activations that ended, whose lengths say how many items each delivered) and ``ended_ids``
-    (their streamers); :meth:`flush` adds them up in bulk. ``slow``: whether some activations
-    need more than that (see :func:`_special`, and the activations adopted running).
-    ``tables``: the slot tables watched (for their running activations); ``base``: the items an
-    adopted activation had delivered before; ``files``: the running activations of window
-    streamers and their window iterators.
+    ``slow``: whether the table must call :meth:`started` and :meth:`ending`: ``special``
+    streamers (:func:`_special`), or activations adopted running that have not ended.
+    ``tables``: the slot tables watched (for their running activations); ``base``: the items
+    an adopted activation had delivered before; ``files``: the running activations of window
+    streamers and their window iterators; ``children``: the recorders of the streamers that
+    are muxes.
     """
 
     __slots__ = (
-        "add_ended",
-        "add_tally",
         "base",
         "bytes",
         "children",
         "done",
-        "ended_ids",
         "files",
-        "finished",
         "items",
         "recipe",
         "slow",
+        "special",
         "tables",
     )
 
-    def __init__(self, n: int = 0) -> None:
-        self.done = np.zeros(n, np.int64)
-        self.items = np.zeros(n, np.int64)
-        self.bytes = np.zeros(n, np.int64)
+    def __init__(self) -> None:
+        super().__init__()
+        self.done = np.zeros(0, np.int64)
+        self.items = np.zeros(0, np.int64)
+        self.bytes = np.zeros(0, np.int64)
         self.slow = False
+        self.special = False  # some streamers are muxes or window streamers
         self.recipe: Any = None  # the streamers of the tables adopted (checked once)
-        self.finished: list[Any] = []
-        self.ended_ids: list[int] = []
-        self.add_tally = self.finished.append
-        self.add_ended = self.ended_ids.append
         self.tables: weakref.WeakSet[Any] = weakref.WeakSet()
         self.base: dict[Any, int] = {}
         self.files: dict[Any, WindowIterator] = {}
         self.children: dict[int, Recorder] = {}
 
-    # -- the slot table's hooks (once per activation) -----------------------------------------
-    def swap(self, old_i: int, old: Any, i: int, child: Any) -> None:
-        """A slot's activation ``old`` of streamer ``old_i`` (None: the slot was closed) ended,
-        and activation ``child`` of streamer ``i`` started in it."""
-        if old is not None:  # (as ended(), inline: this runs once per activation)
-            self.add_tally(old._tally)
-            self.add_ended(old_i)
-            if self.slow:
-                self._end(old_i, old)
-            if len(self.finished) >= _FLUSH:
-                self.flush()
-        if self.slow:
-            self._start(i, child)
+    def __eq__(self, other: object) -> bool:  # (a recorder is not a value: identity)
+        return self is other
 
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Recorder of {len(self.done)} streamers, {len(self)} activations to add up>"
+
+    # -- the slot table's hooks ---------------------------------------------------------------
     def ended(self, i: int, child: Any) -> None:
-        """A slot's activation ``child`` of streamer ``i`` ended."""
-        self.add_tally(child._tally)
-        self.add_ended(i)
+        """A slot closed: its activation ``child`` of streamer ``i`` ended (the table's
+        :meth:`~pescador.mux._slots.SlotTable.open` logs replaced activations itself)."""
+        self.append((i, child._tally))
         if self.slow:
-            self._end(i, child)
-        if len(self.finished) >= _FLUSH:
+            self.ending(i, child)
+        if len(self) >= LOG_FLUSH:
             self.flush()
 
     def flush(self) -> None:
-        """Add up the activations that ended since the last flush."""
-        ended, ids = self.finished, self.ended_ids
-        if not ended:
+        """Add up the activations logged since the last flush."""
+        n_log = len(self)
+        if not n_log:
             return
-        # (C-level: each tally's length is _BIG less the items its activation delivered)
-        counts = _BIG - np.fromiter(map(length_hint, ended), np.int64, len(ended))
-        ended_ids = np.array(ids, np.intp)
-        ended.clear()  # (in place: the hooks hold their append methods)
-        ids.clear()
-        self._grow(int(ended_ids.max()) + 1)
+        ids = np.fromiter(map(_STREAMER, self), np.intp, n_log)
+        # (each tally's length is _BIG less the items its activation delivered)
+        counts = _BIG - np.fromiter(map(length_hint, map(_TALLY, self)), np.int64, n_log)
+        self.clear()
+        self._grow(int(ids.max()) + 1)
         n = len(self.items)
-        if n <= 16 * _FLUSH:  # a dense count is cheaper than scattered adds
-            self.items += np.bincount(ended_ids, counts, n).astype(np.int64)
-            self.done += np.bincount(ended_ids, minlength=n)
+        if n <= 16 * n_log:  # a dense count is cheaper than scattered adds
+            self.items += np.bincount(ids, counts, n).astype(np.int64)
+            self.done += np.bincount(ids, minlength=n)
         else:
-            np.add.at(self.items, ended_ids, counts)
-            np.add.at(self.done, ended_ids, 1)
+            np.add.at(self.items, ids, counts)
+            np.add.at(self.done, ids, 1)
 
     def _grow(self, n: int) -> None:
         more = n - len(self.done)
@@ -145,7 +136,8 @@ class Recorder:
             self.bytes = np.concatenate([self.bytes, pad])
 
     # -- the long path: window streamers, nested muxes, adopted activations -------------------
-    def _start(self, i: int, child: Any) -> None:
+    def started(self, i: int, child: Any) -> None:
+        """Activation ``child`` of streamer ``i`` started (only when ``slow``)."""
         if type(child) is _StreamerIterator:
             source = child._source
             if type(source) is WindowIterator:
@@ -159,12 +151,15 @@ class Recorder:
             sub = self.children[i] = Recorder()
         sub.adopt(policy.table)
 
-    def _end(self, i: int, child: Any) -> None:
+    def ending(self, i: int, child: Any) -> None:
+        """Activation ``child`` of streamer ``i`` ended (only when ``slow``; it is logged)."""
         if self.base:
             base = self.base.pop(child, 0)
             if base:
                 self._grow(i + 1)
                 self.items[i] -= base
+                if not self.base:  # the adopted activations have all ended
+                    self.slow = self.special
         if self.files:
             source = self.files.pop(child, None)
             if source is not None:
@@ -179,8 +174,8 @@ class Recorder:
         if streamers is not self.recipe:  # (a nested mux's: the same list at every activation)
             self.recipe = streamers
             self._grow(len(streamers))
-            self.slow = self.slow or any(map(_special, streamers))
-        table.stats = self
+            self.special = self.special or any(map(_special, streamers))
+            self.slow = self.slow or self.special
         self.tables.add(table)
         for child, i in zip(table.children, table.streamer_ids, strict=False):
             if child is not None:
@@ -188,7 +183,9 @@ class Recorder:
                 if done:
                     self.base[child] = done
                     self.slow = True
-                self.swap(i, None, i, child)
+                if self.slow:
+                    self.started(i, child)
+        table.stats = self
 
     # -- reading ------------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:

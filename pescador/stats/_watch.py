@@ -41,7 +41,7 @@ def attach(it: Any) -> tuple[_MuxIterator, Recorder]:
     table = found.policy.table
     if table.stats is not None:
         return found, table.stats
-    recorder = Recorder(len(table.streamers))
+    recorder = Recorder()
     recorder.adopt(table)
     return found, recorder
 
