@@ -4,7 +4,7 @@ Streams are recipes (:class:`Streamer`, the muxes, the maps); each iteration bui
 stateful iterator. See the README for a tour.
 """
 
-from . import core, exceptions, io, maps, mux, parallel, testing, util, version
+from . import core, exceptions, io, maps, mux, parallel, stats, testing, util, version
 from ._sharding import WorkerInfo, worker_info
 from .core import ACTIVATION_RNG, Streamer, StreamIterator, iterator_factory, streamable
 from .exceptions import DataError, PescadorError, StateError, WorkerError
@@ -40,6 +40,7 @@ __all__ = [
     "maps",
     "mux",
     "parallel",
+    "stats",
     "streamable",
     "testing",
     "tuples",

@@ -140,8 +140,12 @@ def _windows(
     rng: np.random.Generator,
     done: int,
     tags: Mapping[str, Any] | None,
+    meter: list[int],
 ) -> Iterator[dict[str, Any]]:
     """The raw windows of one activation; the files are opened at its first ``next``.
+
+    ``meter`` receives the bytes of the arrays read whole, and the bytes each window reads
+    (:attr:`WindowIterator.bytes_read`).
 
     The descriptors live in this generator's frame and are closed by its ``finally``, when
     the activation ends, is closed, or is dropped (nothing refers back to the generator, so
@@ -168,6 +172,8 @@ def _windows(
             shape = (n, *info.shape[1:])
             steps.append((key, where, fd, info.offset, step, column, shape, info.dtype, n * row))
             in_use.add(fd)
+        meter[0] = sum(s[3].nbytes for s in steps if s[2] < 0)
+        meter[1] = sum(s[8] for s in steps)
         if len(in_use) < len(fds):  # some files were read whole: close them now
             for fd in [fd for fd in fds if fd not in in_use]:
                 fds.remove(fd)
@@ -240,7 +246,16 @@ class WindowIterator(StreamIterator[dict[str, Any]]):
     skips the windows already delivered.
     """
 
-    __slots__ = ("_files", "_keys", "_n", "_random_state", "_rng_start", "_short", "_tags")
+    __slots__ = (
+        "_files",
+        "_keys",
+        "_meter",
+        "_n",
+        "_random_state",
+        "_rng_start",
+        "_short",
+        "_tags",
+    )
 
     kind = "windows"
 
@@ -261,6 +276,20 @@ class WindowIterator(StreamIterator[dict[str, Any]]):
         self._random_state = random_state
         self._tags = tags
         self._rng_start: Mapping[str, Any] | None = None
+        # Bytes of the arrays read whole, bytes read per window, windows not read (resumed).
+        self._meter = [0, 0, 0]
+
+    @property
+    def bytes_read(self) -> int:
+        """The bytes of array data this activation has read from its files so far: the
+        arrays read whole at the start, and each window delivered (headers not included)."""
+        whole, per_window, skipped = self._meter
+        return whole + per_window * (self.items_delivered - skipped)
+
+    @property
+    def path(self) -> str:
+        """The example's file (its first file, for NPY files)."""
+        return self._files[0][0]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} over {self._files[0][0]!r}, n={self._n}>"
@@ -287,7 +316,10 @@ class WindowIterator(StreamIterator[dict[str, Any]]):
             _state.generator_state(rng, resume["rng"], f"{self.kind} state", "rng")
             done = resume["n"]
         self._rng_start = rng.bit_generator.state
-        raw = _windows(self._files, self._keys, self._n, self._short, rng, done, self._tags)
+        self._meter[2] = done
+        raw = _windows(
+            self._files, self._keys, self._n, self._short, rng, done, self._tags, self._meter
+        )
         return raw, None
 
     def _own_state(self) -> dict[str, Any]:

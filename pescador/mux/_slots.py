@@ -26,6 +26,9 @@ __all__ = ["DrawnSlots", "SlotTable", "Views", "check_slots"]
 #: The items of a slot without an activation: ``next`` on it raises StopIteration.
 _FINISHED: Iterator[Any] = iter(())
 
+#: A watched table's log of ended activations (``stats``) is added up when it holds this many.
+LOG_FLUSH = 2048
+
 #: Per slot: child iterator, weight, items delivered, streamer (a mux's compatibility views).
 Views = tuple[list[Any], list[float], list[int], list[int]]
 
@@ -50,9 +53,16 @@ class SlotTable:
         Which activation of the iteration each slot runs (its seed is ``seed.child(n)``).
     opened : int
         How many activations the iteration has opened.
+    stats : Recorder or None
+        What a watched iteration counts (:mod:`pescador.stats`): a list, to which the table
+        appends ``(streamer, tally)`` of each activation that ends (its child's counter of
+        items delivered), asking it to add them up when it holds :data:`LOG_FLUSH`; when its
+        ``slow`` is set (nested muxes, window streamers), also told of each activation as it
+        starts and ends. ``None`` (unwatched) costs one test per activation.
     """
 
     __slots__ = (
+        "__weakref__",
         "activation_ids",
         "children",
         "left",
@@ -60,6 +70,7 @@ class SlotTable:
         "opened",
         "seed",
         "sources",
+        "stats",
         "streamer_ids",
         "streamers",
     )
@@ -74,6 +85,7 @@ class SlotTable:
         self.children: list[StreamIterator[Any] | None] = []
         self.streamer_ids: list[int] = []
         self.activation_ids: list[int] = []
+        self.stats: Any = None
 
     def reserve(self, n: int) -> None:
         """Make room for ``n`` slots (closed until opened)."""
@@ -111,6 +123,17 @@ class SlotTable:
         except Exception as exc:
             add_note(exc, _raised_by(i, self.name, stream))
             raise
+        stats = self.stats
+        if stats is not None:  # watched (pescador.stats): once per activation, C-level
+            old = self.children[k]
+            if old is not None:
+                stats.append((self.streamer_ids[k], old._tally))
+                if stats.slow:
+                    stats.ending(self.streamer_ids[k], old)
+                if len(stats) >= LOG_FLUSH:
+                    stats.flush()
+            if stats.slow:
+                stats.started(i, child)
         self.sources[k] = items
         self.left[k] = budget
         self.children[k] = child
@@ -137,6 +160,8 @@ class SlotTable:
         child.close()
         self.children[k] = None
         self.sources[k] = _FINISHED
+        if self.stats is not None:
+            self.stats.ended(self.streamer_ids[k], child)
         return child.items_delivered
 
     def close(self) -> None:

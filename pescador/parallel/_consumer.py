@@ -37,6 +37,7 @@ class _ParallelIterator(StreamIterator[Any]):
         "_merge",
         "_owner",
         "_shares",
+        "_stats",
         "_used_seed",
         "_workers",
     )
@@ -52,6 +53,7 @@ class _ParallelIterator(StreamIterator[Any]):
         self._shares: list[float] = []
         self._used_seed: Seed | None = None
         self._cleanup: Any = None
+        self._stats = False  # watched (pescador.stats): the workers send their counts
 
     def _shape(self) -> dict[str, Any]:
         return {"n_workers": self._owner.n_workers, "ordered": self._owner.ordered}
@@ -113,6 +115,7 @@ class _ParallelIterator(StreamIterator[Any]):
             "snapshot_every": owner.snapshot_every,
             "max_delay": _MAX_DELAY,
             "prefetch_bytes": _PREFETCH_BYTES,
+            "stats": self._stats,
             "limit": (
                 owner.shm_limit
                 if owner.shm_limit is not None or self._directory is None

@@ -37,6 +37,8 @@ class WorkerHandle:
         # Exact position: the worker's state after `base` of its items, and items since.
         self.snapshot: dict[str, Any] | None = None
         self.skip = 0
+        # Watched (pescador.stats): the worker's counts, as of its last snapshot delivered.
+        self.stats: dict[str, Any] | None = None
 
     def start(self, context: Any, job: Job) -> None:
         """Start the worker that does ``job``, with its pipes."""

@@ -106,6 +106,8 @@ class Merge:
         kind, payload, snapshot = self._message(w)
         if kind == _transport.ITEM:
             if snapshot is not None:
+                if type(snapshot) is tuple:  # watched: (state, the worker's counts)
+                    snapshot, w.stats = snapshot
                 w.snapshot, w.skip = snapshot, 0  # the worker's state right after this item
             else:
                 w.skip += 1
@@ -117,6 +119,8 @@ class Merge:
             return item
         if kind == _transport.END:
             w.done = True
+            if type(snapshot) is tuple:
+                snapshot, w.stats = snapshot
             w.snapshot, w.skip = snapshot, 0
             return _END
         raise _transport.worker_error(payload, f"worker {w.index}")

@@ -109,6 +109,13 @@ class Job(NamedTuple):
     resume: Mapping[str, Any] | None
 
 
+def _watched(it: Any) -> Any:
+    """The recorder of the share's mux (pescador.stats), attached before the first item."""
+    from ..stats._watch import attach
+
+    return attach(it)[1]
+
+
 def worker_main(job: Job, pipes: tuple[Connection, Connection, Connection]) -> None:
     index, count, stream, seed, directory, options, resume = job
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the consumer handles Ctrl-C
@@ -142,6 +149,8 @@ def worker_main(job: Job, pipes: tuple[Connection, Connection, Connection]) -> N
             if resume.get("state") is not None:
                 it._load(resume["state"])
             skip = resume.get("skip", 0)
+        # Watched: each snapshot carries the share's counts too (pescador.stats).
+        counts = _watched(it) if options.get("stats") else None
         last_snapshot = 0.0
         for item in it:
             if skip:
@@ -157,11 +166,16 @@ def worker_main(job: Job, pipes: tuple[Connection, Connection, Connection]) -> N
             now = clock()
             if now - last_snapshot >= snapshot_every:
                 snapshot = it._state_dict()
+                if counts is not None:
+                    snapshot = (snapshot, counts.export())
                 last_snapshot = now
             body = pack(item, collect)
             put((item_tag, body, snapshot), now)
             inbox.sent(body)
-        outbox.put((_transport.END, None, it._state_dict()), clock())
+        final: Any = it._state_dict()
+        if counts is not None:
+            final = (final, counts.export())
+        outbox.put((_transport.END, None, final), clock())
         outbox.flush()
     except _Stopped:
         pass  # the consumer stopped us
