@@ -429,7 +429,8 @@ def test_tree_slot_draws_match_their_reference(seed, history, adds):
     """TreeSlotDraws through changes, removals and slots added (beyond its capacity too): every
     draw is its docstring's reference for the live weights and the capacity at that draw."""
     weights, capacity, changes = history
-    events = sorted(changes + [(position, -1, 0.5 + position % 7) for position in adds])
+    adding = [(position, -1, 0.5 + position % 7) for position in adds]
+    events = sorted(changes + adding, key=lambda event: event[0])
     draws = TreeSlotDraws(np.random.default_rng(seed), capacity)
     draws.reset(list(weights))
     us = uniforms_reference(np.random.default_rng(seed))
