@@ -167,6 +167,9 @@ def parallel_workers(start_method: str | None = "forkserver") -> int:
     got = sorted(v.decode() for v in dataset.as_numpy_iterator())
     assert got == [f"{t}{j}" for t in "abcdef" for j in range(5)], got
     assert _children_gone(), multiprocessing.active_children()
+    # Dropped half-way: a stream too long for the workers to finish while we look.
+    endless = [pescador.Streamer(letters, t, 10**7) for t in "abcdef"]
+    dataset = to_dataset(pescador.ChainMux(endless), n_workers=2, start_method=start_method)
     it = iter(dataset)
     next(it)
     assert multiprocessing.active_children()
